@@ -1,0 +1,51 @@
+"""Where things live: the project root, the data folder, the mirrors and assets/.
+
+Settings (environment variables):
+  VAELAB_DATA_DIR     the data folder (default: <project root>/data)
+  VAELAB_DATA_MIRROR  folders holding local copies, separated by os.pathsep (":" on Linux)
+  VAELAB_ASSETS_DIR   where figures and tables go (default: <project root>/assets)
+
+The project root is found by walking up from the working directory to the folder that holds
+``pyproject.toml`` and ``src/vaelab``, so notebooks (which run inside ``notebooks/``) and the
+command line (run from the root) use the same folders.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def project_root(start: Path | None = None) -> Path:
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "src" / "vaelab").is_dir():
+            return folder
+    return here
+
+
+def data_dir() -> Path:
+    value = os.environ.get("VAELAB_DATA_DIR")
+    return Path(value).expanduser().resolve() if value else project_root() / "data"
+
+
+def mirror_dirs() -> list[Path]:
+    value = os.environ.get("VAELAB_DATA_MIRROR", "")
+    return [Path(p).expanduser().resolve() for p in value.split(os.pathsep) if p.strip()]
+
+
+def assets_dir() -> Path:
+    value = os.environ.get("VAELAB_ASSETS_DIR")
+    return Path(value).expanduser().resolve() if value else project_root() / "assets"
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` through a temporary file and a rename: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(payload)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

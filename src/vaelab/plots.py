@@ -1,0 +1,72 @@
+"""Figures for the notebooks and the report; ``save_figure`` is the one way into ``assets/``.
+
+Every saved figure has a size taken from ``SIZES`` and ``DPI`` pixels per inch, is saved
+without tight cropping (so its pixel size is known in advance), and carries no metadata that
+changes from run to run (no software version, no date): the same run gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from vaelab import paths
+
+DPI = 100
+SIZES = {"wide": (10.0, 4.0), "square": (6.0, 6.0), "grid": (10.0, 10.0)}
+
+
+def figure(size: str = "wide", nrows: int = 1, ncols: int = 1, **kwargs):
+    """``plt.subplots`` with one of the fixed ``SIZES`` and constrained layout."""
+    return plt.subplots(nrows, ncols, figsize=SIZES[size], dpi=DPI, layout="constrained", **kwargs)
+
+
+def save_figure(fig, name: str, folder: Path | None = None) -> None:
+    """Save ``fig`` as ``assets/<name>.png`` (or ``folder/<name>.png``), atomically."""
+    folder = Path(folder or paths.assets_dir())
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    tmp = folder / f".{name}.tmp-{os.getpid()}.png"
+    try:
+        fig.savefig(tmp, dpi=DPI, format="png", metadata={"Software": None})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def class_balance(splits: dict, class_names: list[str], title: str = ""):
+    """Grouped bar chart of the images per class in each split (``{"train": labels, ...}``)."""
+    fig, ax = figure("wide")
+    width = 0.8 / len(splits)
+    x = np.arange(len(class_names))
+    for i, (split, labels) in enumerate(splits.items()):
+        counts = np.bincount(np.asarray(labels), minlength=len(class_names))
+        bars = ax.bar(x + (i - (len(splits) - 1) / 2) * width, counts, width, label=f"{split} ({counts.sum():,})")
+        ax.bar_label(bars, fmt="{:,.0f}", fontsize=7, padding=1)
+    ax.set_xticks(x, class_names, rotation=20)
+    ax.set_ylabel("images")
+    ax.set_title(title or "Images per class")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.15)  # headroom for the legend above the bars
+    ax.legend(frameon=False, loc="upper center", ncols=len(splits))
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def examples_grid(images, labels, class_names: list[str], per_class: int = 10, title: str = ""):
+    """One row per class with its first ``per_class`` images, the class name at the left."""
+    images, labels = np.asarray(images), np.asarray(labels)
+    fig, axes = figure("grid", len(class_names), per_class, squeeze=False)
+    for row, name in enumerate(class_names):
+        picks = np.flatnonzero(labels == row)[:per_class]
+        for col, ax in enumerate(axes[row]):
+            if col < len(picks):
+                ax.imshow(images[picks[col]], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.spines[:].set_visible(False)
+        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
+    fig.suptitle(title or "Examples of each class")
+    return fig

@@ -1,0 +1,64 @@
+"""``python -m vaelab data fetch|verify|export-csv``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vaelab import cli, data
+
+
+def run(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "vaelab", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def test_verify_the_data_folder(fashion_raw):
+    result = run("data", "verify", "--dataset", "fashion-mnist")
+    assert result.returncode == 0, result.stderr
+    assert "match the original MD5s" in result.stdout
+
+
+def test_fetch_from_a_mirror_then_verify_fails_on_damage(mirror, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VAELAB_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("VAELAB_DATA_MIRROR", str(mirror))
+    assert cli.main(["data", "fetch", "--no-download"]) == 0
+    assert "copied from the mirror" in capsys.readouterr().out
+    labels = tmp_path / "d" / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-1])
+    assert cli.main(["data", "verify"]) == 1
+    assert capsys.readouterr().err == f"error: {labels}: 10007 bytes, expected 10008 for dimensions (10000,)\n"
+
+
+def test_fetch_with_nothing_to_fetch_from(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VAELAB_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("VAELAB_DATA_MIRROR", str(tmp_path / "nothing"))
+    assert cli.main(["data", "fetch", "--dataset", "mnist", "--no-download"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: mnist: no copy found") and "download: not tried" in err
+    assert not any((tmp_path / "d").rglob("*-ubyte"))
+
+
+def test_export_csv(fashion_raw, tmp_path, monkeypatch, capsys):
+    real_load = data.load
+    monkeypatch.setattr(data, "load", lambda name, train=True: tuple(t[:300] for t in real_load(name, train)))
+    assert cli.main(["data", "export-csv", "--out", str(tmp_path), "--format", ".csv.gz"]) == 0
+    out = capsys.readouterr().out
+    assert f"fashion-mnist train: {tmp_path / 'fashion-mnist_train.csv.gz'}" in out
+    x, y = data.read_csv(tmp_path / "fashion-mnist_test.csv.gz")
+    assert len(x) == 300 and y.tolist() == real_load("fashion-mnist", False)[1][:300].tolist()
+
+
+def test_unknown_dataset_is_a_usage_error():
+    result = run("data", "fetch", "--dataset", "cifar10")
+    assert result.returncode == 2 and "invalid choice: 'cifar10'" in result.stderr
+
+
+@pytest.mark.parametrize("argv", [[], ["data"]])
+def test_a_subcommand_is_required(argv):
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    assert e.value.code == 2

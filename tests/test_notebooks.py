@@ -1,0 +1,37 @@
+"""Committed notebooks must carry the outputs of one top-to-bottom run; nbval (`make test`)
+then re-runs them and compares. Without this guard, a notebook committed without outputs
+would pass nbval with nothing compared."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def code_cells(path):
+    return [c for c in json.loads(path.read_text())["cells"]
+            if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS and NOTEBOOKS[0].name == "01_data_preparation.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_executed_top_to_bottom_in_one_run(path):
+    cells = code_cells(path)
+    assert [c.get("execution_count") for c in cells] == list(range(1, len(cells) + 1)), \
+        f"{path.name}: run it with `make report` instead of committing a partial or hand-edited run"
+    errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"{path.name}: committed with an error output"
+    assert sum(bool(c.get("outputs")) for c in cells) >= len(cells) // 2, f"{path.name}: outputs stripped?"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_has_a_papermill_parameters_cell(path):
+    tagged = [c for c in code_cells(path) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
