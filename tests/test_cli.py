@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,3 +63,24 @@ def test_a_subcommand_is_required(argv):
     with pytest.raises(SystemExit) as e:
         cli.main(argv)
     assert e.value.code == 2
+
+
+def test_train_then_evaluate(fashion_raw, tmp_path):
+    out = tmp_path / "runs" / "vae"
+    result = run("train", "--dataset", "fashion-mnist", "--model", "vae", "--latent-dim", "2", "--epochs", "1",
+                 "--seed", "0", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"] == "fashion-mnist" and metrics["model"] == "vae" and metrics["epochs"] == 1
+    assert metrics["test_neg_elbo"] == pytest.approx(metrics["test_recon"] + metrics["test_kl"])
+    assert 189.8 < metrics["bce_floor"] < 190 < metrics["test_neg_elbo"] < 545
+    assert metrics["seconds_per_epoch"] > 0 and metrics["train_images_per_second"] > 0
+    assert f"test -ELBO {metrics['test_neg_elbo']:.2f} nats/image" in result.stdout
+    result = run("evaluate", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"test -ELBO {metrics['test_neg_elbo']:.2f}" in result.stdout and "matches" in result.stdout
+
+
+def test_evaluate_a_missing_run(tmp_path, capsys):
+    assert cli.main(["evaluate", str(tmp_path / "nothing")]) == 1
+    assert "config.json" in capsys.readouterr().err

@@ -1,0 +1,63 @@
+"""The negative ELBO, in nats per image.
+
+For an image x with pixel intensities in [0, 1] and a decoder that outputs Bernoulli logits,
+
+    -ELBO(x) = E_q(z|x)[ -log p(x|z) ] + KL( q(z|x) || N(0, I) )
+             = sum over pixels of BCE(logits, x)  +  -1/2 sum_j (1 + log s_j^2 - m_j^2 - s_j^2)
+
+The first term (the reconstruction) is estimated with the one sample z that ``forward`` drew;
+the KL between two Gaussians is exact. Both are summed over pixels or latent dimensions and
+averaged over the batch, so every number is in nats per image. ``beta`` weights the KL term
+(beta-VAE, KL warm-up); the reported ``kl`` is never weighted.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+
+class Loss(NamedTuple):
+    total: torch.Tensor  # recon + beta * kl: what the optimiser minimises
+    recon: torch.Tensor  # -log p(x|z), nats per image
+    kl: torch.Tensor  # KL(q(z|x) || p(z)), nats per image
+
+    @property
+    def neg_elbo(self) -> torch.Tensor:
+        """recon + kl: the negative ELBO whatever beta was."""
+        return self.recon + self.kl
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per image, shape (B,)."""
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+
+
+def recon_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x|z) per image under independent Bernoullis, shape (B,)."""
+    return F.binary_cross_entropy_with_logits(logits, x.reshape(logits.shape), reduction="none").sum(dim=1)
+
+
+def neg_elbo(logits, x, mu, logvar, beta: float = 1.0) -> Loss:
+    """Batch means of the loss terms. ``logvar`` None (an autoencoder) means no KL term."""
+    recon = recon_nll(logits, x).mean()
+    kl = kl_divergence(mu, logvar).mean() if logvar is not None else torch.zeros((), device=recon.device)
+    return Loss(recon + beta * kl, recon, kl)
+
+
+def kl_weight(step: int, warmup_steps: int, beta: float = 1.0) -> float:
+    """Linear KL warm-up: the KL weight grows from 0 to ``beta`` over ``warmup_steps`` steps."""
+    if warmup_steps <= 0:
+        return beta
+    return beta * min(1.0, step / warmup_steps)
+
+
+def bce_floor(x: torch.Tensor) -> torch.Tensor:
+    """The entropy floor per image, shape (B,): sum over pixels of H(x) = -x log x - (1-x) log(1-x).
+
+    BCE(p, x) >= H(x) for every p, with equality at p = x, so no model with a Bernoulli (BCE)
+    decoder can reach a lower reconstruction term, let alone a lower -ELBO, on grey-level data."""
+    x = x.reshape(len(x), -1).double()
+    return -(torch.special.xlogy(x, x) + torch.special.xlogy(1 - x, 1 - x)).sum(dim=1).to(torch.float32)

@@ -1,0 +1,261 @@
+"""Training: one loop for every model, seeded, resumable, with checkpoints that load safely.
+
+    cfg = TrainConfig(model="vae", latent_dim=10, epochs=10)
+    run = train(cfg, "runs/vae")           # trains, or resumes, or loads a finished run
+    run.model, run.history, run.metrics
+
+Batches are sliced from whole in-memory tensors (no DataLoader, no per-image transform). A run
+folder holds ``config.json``, ``history.json`` (per epoch: train and validation recon/KL/total
+in nats per image, seconds), ``last.pt`` (everything needed to resume, loaded with
+``weights_only=True``), ``best.safetensors`` (the weights of the epoch with the best validation
+loss) and ``metrics.json`` (test metrics of the best weights). Every file is written to a
+temporary name and renamed. A killed run resumes from its last finished epoch and ends with
+exactly the weights and history of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+import vaelab
+from vaelab import data, losses, models
+from vaelab.paths import atomic_write_bytes
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "fashion-mnist"
+    model: str = "vae"  # vae | ae | conv-vae | conv-ae
+    latent_dim: int = 10
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    beta: float = 1.0  # weight of the KL term (beta-VAE); 1 is the ELBO
+    warmup_epochs: float = 0.0  # linear KL warm-up from 0 to beta over this many epochs
+    binarize: bool = False  # dynamic binarization: a fresh Bernoulli sample of each image per batch
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | mps
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def code_fingerprint() -> str:
+    """A hash of the package's source: a finished run is reused only by the code that made it."""
+    root = Path(vaelab.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def as_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float32 (N, 784) in [0, 1], the layout every model takes."""
+    return images.reshape(len(images), -1).float().div_(255)
+
+
+@torch.no_grad()
+def evaluate(model, x: torch.Tensor, batch_size: int = 1000, seed: int = 0, binarize: bool = False) -> dict:
+    """Mean recon, KL and -ELBO in nats per image over ``x`` (float, (N, 784)).
+
+    z is sampled from q(z|x), as in training (never set to the mean); the noise comes from its
+    own seeded stream, so the result is repeatable and the caller's random state is untouched."""
+    model.eval()
+    totals = torch.zeros(2, dtype=torch.float64)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed + 1)
+        for start in range(0, len(x), batch_size):
+            xb = x[start:start + batch_size]
+            if binarize:
+                xb = torch.bernoulli(xb.cpu(), generator=generator).to(xb.device)
+            logits, mu, logvar = model(xb)
+            recon = losses.recon_nll(logits, xb)
+            kl = losses.kl_divergence(mu, logvar) if logvar is not None else torch.zeros_like(recon)
+            totals += torch.stack([recon.sum(), kl.sum()]).double().cpu()
+    recon, kl = (totals / len(x)).tolist()
+    return {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
+
+
+@dataclass
+class Run:
+    folder: Path
+    config: TrainConfig
+    model: torch.nn.Module
+    history: list
+    metrics: dict
+
+
+def _save_torch(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _save_weights(model, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
+
+
+def load_run(folder, device: str = "cpu") -> Run:
+    """A finished run: its config, the best weights (safetensors), its history and metrics."""
+    folder = Path(folder)
+    record = json.loads((folder / "config.json").read_text())
+    cfg = TrainConfig(**record["config"])
+    model = models.build(cfg.model, cfg.latent_dim)
+    model.load_state_dict(load_file(str(folder / "best.safetensors"), device=device))
+    model.to(device).eval()
+    history = json.loads((folder / "history.json").read_text())
+    metrics_path = folder / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    return Run(folder, cfg, model, history, metrics)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def fit(cfg: TrainConfig, train_x: torch.Tensor, val_x: torch.Tensor, folder, progress: bool = True) -> Run:
+    """Train ``cfg`` on ``train_x`` (float, (N, 784)), choosing the best epoch on ``val_x``.
+
+    Resumes from ``folder/last.pt`` if an earlier run with the same config was cut off."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    device = pick_device(cfg.device)
+    record = {"config": dataclasses.asdict(cfg), "code": code_fingerprint(), "torch": torch.__version__}
+    config_path = folder / "config.json"
+    if config_path.is_file():
+        old = json.loads(config_path.read_text())
+        if old["config"] != record["config"] or old.get("code") != record["code"]:
+            raise TrainingError(f"{folder}: holds a run with another config or code version; "
+                                f"use another folder or delete it")
+    else:
+        _write_json(config_path, record)
+
+    torch.manual_seed(cfg.seed)
+    model = models.build(cfg.model, cfg.latent_dim).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, **({"fused": True} if device.type in ("cpu", "cuda") else {}))
+    shuffle = torch.Generator().manual_seed(cfg.seed)
+    history, best, epoch0 = [], float("inf"), 0
+    last_path = folder / "last.pt"
+    if last_path.is_file():
+        state = torch.load(last_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        shuffle.set_state(state["shuffle_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        history, best, epoch0 = state["history"], state["best"], state["epoch"]
+
+    train_x, val_x = train_x.to(device), val_x.to(device)
+    steps_per_epoch = -(-len(train_x) // cfg.batch_size)
+    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+    bar = tqdm(range(epoch0, cfg.epochs), desc=f"{cfg.model} {cfg.dataset}", unit="epoch",
+               initial=epoch0, total=cfg.epochs, disable=not progress)
+    for epoch in bar:
+        model.train()
+        sums = torch.zeros(3, dtype=torch.float64)
+        start = time.perf_counter()
+        order = torch.randperm(len(train_x), generator=shuffle).to(device)
+        for i in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + i
+            xb = train_x[order[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
+            if cfg.binarize:
+                xb = torch.bernoulli(xb)
+            weight = losses.kl_weight(step, warmup_steps, cfg.beta)
+            logits, mu, logvar = model(xb)
+            loss = losses.neg_elbo(logits, xb, mu, logvar, beta=weight)
+            if not torch.isfinite(loss.total):
+                raise TrainingError(f"{folder}: epoch {epoch + 1}, step {i + 1}: the loss is {loss.total.item()} "
+                                    f"(not finite); training stopped. Try a lower --lr, or check the input data.")
+            optimizer.zero_grad(set_to_none=True)
+            loss.total.backward()
+            optimizer.step()
+            sums += torch.stack([loss.recon.detach(), loss.kl.detach(), loss.total.detach()]).double().cpu() * len(xb)
+        seconds = time.perf_counter() - start
+        train_recon, train_kl, train_total = (sums / len(train_x)).tolist()
+        val = evaluate(model, val_x, seed=cfg.seed, binarize=cfg.binarize)
+        row = {"epoch": epoch + 1, "train_recon": train_recon, "train_kl": train_kl, "train_loss": train_total,
+               "train_neg_elbo": train_recon + train_kl, "val_recon": val["recon"], "val_kl": val["kl"],
+               "val_neg_elbo": val["neg_elbo"], "kl_weight": weight, "seconds": seconds,
+               "images_per_second": len(train_x) / seconds}
+        history.append(row)
+        if val["neg_elbo"] < best:
+            best = val["neg_elbo"]
+            _save_weights(model, folder / "best.safetensors")
+        _write_json(folder / "history.json", history)
+        _save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                     "shuffle_rng": shuffle.get_state(), "torch_rng": torch.get_rng_state(),
+                     "history": history, "best": best}, last_path)
+        bar.set_postfix(train=f"{train_recon + train_kl:.1f}", val=f"{val['neg_elbo']:.1f}")
+    bar.close()
+    return load_run(folder, device=str(device))
+
+
+SPLIT_SEED = 0  # every run trains and validates on the one saved split (data/splits/)
+
+
+def test_metrics(run: Run, test_x: torch.Tensor) -> dict:
+    """The test numbers of a run's best weights, in nats per image, with the entropy floor."""
+    cfg, history = run.config, run.history
+    best = min(history, key=lambda row: row["val_neg_elbo"])
+    test = evaluate(run.model, test_x.to(next(run.model.parameters()).device), seed=cfg.seed, binarize=cfg.binarize)
+    floor = losses.bce_floor(test_x).mean().item() if not cfg.binarize else 0.0
+    return {
+        "dataset": cfg.dataset, "model": cfg.model, "latent_dim": cfg.latent_dim, "seed": cfg.seed,
+        "epochs": cfg.epochs, "beta": cfg.beta, "binarize": cfg.binarize, "best_epoch": best["epoch"],
+        "test_neg_elbo": test["neg_elbo"], "test_recon": test["recon"], "test_kl": test["kl"],
+        "val_neg_elbo": best["val_neg_elbo"], "bce_floor": floor,
+        "seconds_per_epoch": _mean([row["seconds"] for row in history]),
+        "train_images_per_second": _mean([row["images_per_second"] for row in history]),
+        "parameters": sum(p.numel() for p in run.model.parameters()),
+        "device": str(pick_device(cfg.device)), "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "code": code_fingerprint(),
+    }
+
+
+def split_tensors(dataset: str) -> dict:
+    """Float (N, 784) train/val/test tensors of the saved split."""
+    return {name: as_float(x) for name, (x, _) in data.load_split(dataset, seed=SPLIT_SEED).items()}
+
+
+def train(cfg: TrainConfig, folder, progress: bool = True) -> Run:
+    """Train ``cfg`` on the saved split (or resume, or reuse a finished run made by the same
+    code), then write the test metrics of the best checkpoint to ``folder/metrics.json``."""
+    tensors = split_tensors(cfg.dataset)
+    run = fit(cfg, tensors["train"], tensors["val"], folder, progress=progress)
+    if run.metrics.get("code") != code_fingerprint():
+        run.metrics = test_metrics(run, tensors["test"])
+        _write_json(Path(folder) / "metrics.json", run.metrics)
+    return run

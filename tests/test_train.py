@@ -1,0 +1,152 @@
+"""Training: every model trains, runs are seeded and resumable, checkpoints load without pickles,
+a non-finite loss stops the run, and a run folder refuses a different config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vaelab import losses, models, train
+from vaelab.train import TrainConfig, TrainingError, fit
+
+
+@pytest.fixture(scope="module")
+def tiny(fashion_raw):
+    """1,024 training and 256 validation images of the real split."""
+    tensors = train.split_tensors("fashion-mnist")
+    return tensors["train"][:1024], tensors["val"][:256]
+
+
+def config(**kwargs):
+    return TrainConfig(**{"epochs": 2, "latent_dim": 4, "device": "cpu", **kwargs})
+
+
+def weights(run):
+    return {k: v.clone() for k, v in run.model.state_dict().items()}
+
+
+def without_timing(history):
+    return [{k: v for k, v in row.items() if k not in ("seconds", "images_per_second")} for row in history]
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_every_model_has_the_interface(name):
+    model = models.build(name, latent_dim=5)
+    x = torch.rand(3, 1, 28, 28)
+    mu, logvar = model.encode(x)
+    assert mu.shape == (3, 5)
+    assert (logvar is None) == (name in ("ae", "conv-ae")) and (logvar is None or logvar.shape == (3, 5))
+    logits, mu2, _ = model(x)
+    assert logits.shape == (3, 784) and model.decode(mu).shape == (3, 784)
+    assert model.reconstruct(x).shape == x.shape
+
+
+def test_seed_model_is_the_seeds_architecture():
+    model = models.VAE(latent_dim=10)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items() if k.endswith("weight")}
+    assert shapes == {"fc1.weight": (400, 784), "fc21.weight": (10, 400), "fc22.weight": (10, 400),
+                      "fc3.weight": (400, 10), "fc4.weight": (784, 400)}
+    assert models.AE().fc2.weight.shape == (10, 400)
+    with pytest.raises(ValueError, match="unknown model 'gan'"):
+        models.build("gan")
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_each_model_learns(tiny, tmp_path, name):
+    run = fit(config(model=name), *tiny, tmp_path / name, progress=False)
+    first, last = run.history[0], run.history[-1]
+    assert last["train_loss"] < first["train_loss"] and last["val_neg_elbo"] < 545  # 545: a uniform guess
+    assert (last["val_kl"] == 0) == (name in ("ae", "conv-ae"))
+    assert {p.name for p in (tmp_path / name).iterdir()} == {"config.json", "history.json", "last.pt", "best.safetensors"}
+
+
+def test_seeded_and_deterministic(tiny, tmp_path):
+    a = fit(config(), *tiny, tmp_path / "a", progress=False)
+    b = fit(config(), *tiny, tmp_path / "b", progress=False)
+    c = fit(config(seed=1), *tiny, tmp_path / "c", progress=False)
+    assert all(torch.equal(a.model.state_dict()[k], v) for k, v in b.model.state_dict().items())
+    assert without_timing(a.history) == without_timing(b.history)
+    assert not torch.equal(a.model.fc1.weight, c.model.fc1.weight)
+
+
+def test_a_killed_run_resumes_and_ends_the_same(tiny, tmp_path, monkeypatch):
+    whole = fit(config(epochs=3), *tiny, tmp_path / "whole", progress=False)
+
+    calls = {"n": 0}
+    real = losses.neg_elbo
+
+    def dies_in_epoch_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 8 + 3:  # 8 steps an epoch: the 3rd step of epoch 2
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(losses, "neg_elbo", dies_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        fit(config(epochs=3), *tiny, tmp_path / "cut", progress=False)
+    assert len(json.loads((tmp_path / "cut" / "history.json").read_text())) == 1
+    monkeypatch.setattr(losses, "neg_elbo", real)
+    resumed = fit(config(epochs=3), *tiny, tmp_path / "cut", progress=False)
+    assert without_timing(resumed.history) == without_timing(whole.history)
+    for k, v in whole.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[k], v), k
+
+
+def test_a_finished_run_is_reused_not_retrained(tiny, tmp_path, monkeypatch):
+    first = fit(config(), *tiny, tmp_path / "r", progress=False)
+    monkeypatch.setattr(losses, "neg_elbo", lambda *a, **k: pytest.fail("trained again"))
+    again = fit(config(), *tiny, tmp_path / "r", progress=False)
+    assert again.history == first.history
+
+
+def test_best_checkpoint_is_the_best_validation_epoch(tiny, tmp_path, monkeypatch):
+    two_epochs = fit(config(epochs=2), *tiny, tmp_path / "two", progress=False)
+    real_evaluate, scripted = train.evaluate, iter([300.0, 200.0, 250.0])  # epoch 2 is the best
+
+    def evaluate(*args, **kwargs):
+        return {**real_evaluate(*args, **kwargs), "neg_elbo": next(scripted)}
+
+    monkeypatch.setattr(train, "evaluate", evaluate)
+    run = fit(config(epochs=3), *tiny, tmp_path / "three", progress=False)
+    assert [row["val_neg_elbo"] for row in run.history] == [300.0, 200.0, 250.0]
+    best = load_file(str(tmp_path / "three" / "best.safetensors"))
+    last = torch.load(tmp_path / "three" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(best[k], v) for k, v in two_epochs.model.state_dict().items())
+    assert not torch.equal(best["fc1.weight"], last["fc1.weight"])
+    assert all(torch.equal(run.model.state_dict()[k], v) for k, v in best.items())  # the run loads the best
+
+
+def test_checkpoints_load_without_unpickling(tiny, tmp_path):
+    fit(config(), *tiny, tmp_path / "r", progress=False)
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    assert state["epoch"] == 2 and set(state) >= {"model", "optimizer", "shuffle_rng", "torch_rng", "history"}
+    assert not list((tmp_path / "r").glob(".*tmp*"))  # atomic writes leave no temporary files
+
+
+def test_a_different_config_is_refused(tiny, tmp_path):
+    fit(config(), *tiny, tmp_path / "r", progress=False)
+    with pytest.raises(TrainingError, match="holds a run with another config"):
+        fit(config(latent_dim=8), *tiny, tmp_path / "r", progress=False)
+
+
+def test_non_finite_loss_stops_with_a_clear_message(tiny, tmp_path):
+    bad = tiny[0].clone()
+    bad[200] = float("nan")
+    with pytest.raises(TrainingError, match=r"epoch 1, step \d+: the loss is nan \(not finite\); training stopped"):
+        fit(config(), bad, tiny[1], tmp_path / "r", progress=False)
+
+
+def test_kl_warmup_is_recorded(tiny, tmp_path):
+    run = fit(config(epochs=3, warmup_epochs=2), *tiny, tmp_path / "r", progress=False)
+    assert [round(row["kl_weight"], 3) for row in run.history] == [0.438, 0.938, 1.0]
+
+
+def test_device_is_chosen_automatically():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available() and torch.backends.mps.is_available():
+        expected = "mps"
+    assert train.pick_device("auto").type == expected
+    assert train.pick_device("cpu").type == "cpu"
