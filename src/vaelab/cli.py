@@ -34,7 +34,7 @@ def _train(args) -> None:
     from vaelab import train
 
     cfg = train.TrainConfig(dataset=args.dataset, model=args.model, latent_dim=args.latent_dim,
-                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
+                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, beta=args.beta,
                             warmup_epochs=args.warmup_epochs, binarize=args.binarize, seed=args.seed,
                             device=args.device)
     run = train.train(cfg, args.out)
@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--epochs", type=int, default=10)
     train_parser.add_argument("--batch-size", type=int, default=128)
     train_parser.add_argument("--lr", type=float, default=1e-3)
+    train_parser.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
+                              help="learning-rate schedule")
     train_parser.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (1: the ELBO)")
     train_parser.add_argument("--warmup-epochs", type=float, default=0.0, help="linear KL warm-up length")
     train_parser.add_argument("--binarize", action="store_true", help="dynamic binarization of the images")

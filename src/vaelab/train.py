@@ -18,7 +18,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ from tqdm import tqdm
 
 import vaelab
 from vaelab import data, losses, models
-from vaelab.paths import atomic_write_bytes
+from vaelab.paths import atomic_write_bytes, project_root
 
 
 @dataclass
@@ -40,6 +42,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
+    schedule: str = "constant"  # constant | cosine (the learning rate decays to 0 over the run)
     beta: float = 1.0  # weight of the KL term (beta-VAE); 1 is the ELBO
     warmup_epochs: float = 0.0  # linear KL warm-up from 0 to beta over this many epochs
     binarize: bool = False  # dynamic binarization: a fresh Bernoulli sample of each image per batch
@@ -62,10 +65,11 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def code_fingerprint() -> str:
-    """A hash of the package's source: a finished run is reused only by the code that made it."""
+    """A hash of the code that decides a run's numbers (models, losses, training, data): a
+    finished run is reused only by the code that made it."""
     root = Path(vaelab.__file__).parent
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted([root / "models.py", root / "losses.py", root / "train.py", *root.glob("data/*.py")]):
         digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -194,6 +198,9 @@ def fit(cfg: TrainConfig, train_x: torch.Tensor, val_x: torch.Tensor, folder, pr
             if cfg.binarize:
                 xb = torch.bernoulli(xb)
             weight = losses.kl_weight(step, warmup_steps, cfg.beta)
+            if cfg.schedule == "cosine":
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / (cfg.epochs * steps_per_epoch)))
             logits, mu, logvar = model(xb)
             loss = losses.neg_elbo(logits, xb, mu, logvar, beta=weight)
             if not torch.isfinite(loss.total):
@@ -250,9 +257,31 @@ def split_tensors(dataset: str) -> dict:
     return {name: as_float(x) for name, (x, _) in data.load_split(dataset, seed=SPLIT_SEED).items()}
 
 
-def train(cfg: TrainConfig, folder, progress: bool = True) -> Run:
+def run_dir(cfg: TrainConfig) -> Path:
+    """The standard folder of a config: ``runs/<dataset>/<model>-z<latent>-e<epochs>[-b<beta>][-w<warmup>][-bin]-s<seed>``."""
+    name = f"{cfg.model}-z{cfg.latent_dim}-e{cfg.epochs}"
+    name += f"-b{cfg.beta:g}" if cfg.beta != 1 else ""
+    name += f"-w{cfg.warmup_epochs:g}" if cfg.warmup_epochs else ""
+    name += "-bin" if cfg.binarize else ""
+    if (cfg.batch_size, cfg.lr, cfg.schedule) != (128, 1e-3, "constant"):
+        name += f"-bs{cfg.batch_size}-lr{cfg.lr:g}-{cfg.schedule}"
+    return project_root() / "runs" / cfg.dataset / f"{name}-s{cfg.seed}"
+
+
+def train(cfg: TrainConfig, folder=None, progress: bool = True) -> Run:
     """Train ``cfg`` on the saved split (or resume, or reuse a finished run made by the same
-    code), then write the test metrics of the best checkpoint to ``folder/metrics.json``."""
+    code), then write the test metrics of the best checkpoint to ``folder/metrics.json``.
+
+    ``folder`` defaults to ``run_dir(cfg)``. A folder left by an older version of the code is
+    emptied and trained again, so a reused run always comes from the code now checked out."""
+    folder = Path(folder) if folder is not None else run_dir(cfg)
+    config_path = folder / "config.json"
+    if config_path.is_file():
+        old = json.loads(config_path.read_text())
+        if old["config"] == dataclasses.asdict(cfg) and old.get("code") != code_fingerprint():
+            print(f"{folder}: made by another version of the code; training again", file=sys.stderr)
+            for name in ("config.json", "history.json", "last.pt", "best.safetensors", "metrics.json"):
+                (folder / name).unlink(missing_ok=True)
     tensors = split_tensors(cfg.dataset)
     run = fit(cfg, tensors["train"], tensors["val"], folder, progress=progress)
     if run.metrics.get("code") != code_fingerprint():
