@@ -12,7 +12,7 @@ export PATH := $(BIN):$(PATH)
 
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Notebooks that also run on MNIST for the report (papermill, `-p dataset mnist`), into build/.
-MNIST_NOTEBOOKS := notebooks/01_data_preparation.ipynb
+MNIST_NOTEBOOKS := notebooks/01_data_preparation.ipynb notebooks/02_vae.ipynb notebooks/03_autoencoder_baseline.ipynb
 
 # One numeric environment for the reference runs (make report) and the nbval check (make test),
 # so that both print the same floats on any x86-64 CPU with AVX2 (MKL_CBWR=AVX2: reproducible

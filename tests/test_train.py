@@ -29,7 +29,7 @@ def weights(run):
 
 
 def without_timing(history):
-    return [{k: v for k, v in row.items() if k not in ("seconds", "images_per_second")} for row in history]
+    return [{k: v for k, v in row.items() if k not in ("seconds", "images_per_second", "wall_seconds")} for row in history]
 
 
 @pytest.mark.parametrize("name", list(models.MODELS))
@@ -38,7 +38,7 @@ def test_every_model_has_the_interface(name):
     x = torch.rand(3, 1, 28, 28)
     mu, logvar = model.encode(x)
     assert mu.shape == (3, 5)
-    assert (logvar is None) == (name in ("ae", "conv-ae")) and (logvar is None or logvar.shape == (3, 5))
+    assert (logvar is None) == (not name.endswith("vae")) and (logvar is None or logvar.shape == (3, 5))
     logits, mu2, _ = model(x)
     assert logits.shape == (3, 784) and model.decode(mu).shape == (3, 784)
     assert model.reconstruct(x).shape == x.shape
@@ -59,7 +59,7 @@ def test_each_model_learns(tiny, tmp_path, name):
     run = fit(config(model=name), *tiny, tmp_path / name, progress=False)
     first, last = run.history[0], run.history[-1]
     assert last["train_loss"] < first["train_loss"] and last["val_neg_elbo"] < 545  # 545: a uniform guess
-    assert (last["val_kl"] == 0) == (name in ("ae", "conv-ae"))
+    assert (last["val_kl"] == 0) == (not name.endswith("vae"))
     assert {p.name for p in (tmp_path / name).iterdir()} == {"config.json", "history.json", "last.pt", "best.safetensors"}
 
 
@@ -150,3 +150,32 @@ def test_device_is_chosen_automatically():
         expected = "mps"
     assert train.pick_device("auto").type == expected
     assert train.pick_device("cpu").type == "cpu"
+
+
+def test_run_folders_differ_by_config():
+    configs = [TrainConfig(), TrainConfig(seed=1), TrainConfig(beta=2), TrainConfig(warmup_epochs=5),
+               TrainConfig(binarize=True), TrainConfig(model="ae"), TrainConfig(dataset="mnist"),
+               TrainConfig(schedule="cosine"), TrainConfig(latent_dim=20), TrainConfig(epochs=30), train.best_config()]
+    folders = [train.run_dir(c) for c in configs]
+    assert len(set(folders)) == len(folders)
+    assert folders[0].parts[-3:] == ("runs", "fashion-mnist", "vae-z10-e10-s0")
+
+
+def test_train_writes_test_metrics_and_retrains_when_the_code_changed(tiny, tmp_path, monkeypatch, capsys):
+    x_train, x_val = tiny
+    monkeypatch.setattr(train, "split_tensors", lambda dataset: {"train": x_train, "val": x_val, "test": x_val[:100]})
+    run = train.train(config(), tmp_path / "r", progress=False)
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics == run.metrics and metrics["best_epoch"] in (1, 2) and metrics["epochs"] == 2
+    assert metrics["test_neg_elbo"] == pytest.approx(train.evaluate(run.model, x_val[:100])["neg_elbo"])
+    assert metrics["bce_floor"] == pytest.approx(losses.bce_floor(x_val[:100]).mean().item())
+
+    monkeypatch.setattr(losses, "neg_elbo", lambda *a, **k: pytest.fail("trained again"))
+    assert train.train(config(), tmp_path / "r", progress=False).metrics == metrics  # same code: reused
+
+    monkeypatch.undo()
+    monkeypatch.setattr(train, "split_tensors", lambda dataset: {"train": x_train, "val": x_val, "test": x_val[:100]})
+    monkeypatch.setattr(train, "code_fingerprint", lambda: "another version")
+    again = train.train(config(), tmp_path / "r", progress=False)
+    assert "made by another version of the code; training again" in capsys.readouterr().err
+    assert again.metrics["code"] == "another version"

@@ -7,7 +7,8 @@
 ``VAE`` is the seeds' model exactly (pytorch/examples ``vae/main.py``): 784 -> 400 -> (mu, log
 sigma^2), ReLU, decoder latent -> 400 -> 784. ``AE`` has the same layers and a deterministic
 code (``logvar`` is None, so the loss has no KL term). ``ConvVAE``/``ConvAE`` replace the MLPs by
-two strided convolutions and two transposed convolutions.
+two strided convolutions and two transposed convolutions. ``DeepVAE``/``DeepAE`` are wider,
+deeper MLPs (1024 and 512 units): the best VAE the course trains on a CPU budget.
 
 A VAE's ``forward`` always samples z = mu + sigma * eps, in training and in evaluation alike:
 the ELBO is an expectation over q(z|x), so evaluating it at z = mu would overstate the model.
@@ -82,6 +83,35 @@ class AE(_Model):
         return self.fc4(F.relu(self.fc3(z)))
 
 
+class DeepVAE(_Model):
+    """A wider, deeper MLP VAE: 784 -> 1024 -> 512 -> (mu, logvar); latent -> 512 -> 1024 -> 784.
+
+    The course's best VAE on a CPU budget: per image it costs about four times the seeds' model
+    and, unlike the conv VAE, runs at matrix-product speed on two cores."""
+
+    def __init__(self, latent_dim: int = 20, hidden: tuple = (1024, 512)):
+        super().__init__()
+        self.latent_dim = latent_dim
+        h1, h2 = hidden
+        out = latent_dim * (2 if self.variational else 1)
+        self.encoder = nn.Sequential(nn.Linear(PIXELS, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(), nn.Linear(h2, out))
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, h2), nn.ReLU(), nn.Linear(h2, h1), nn.ReLU(), nn.Linear(h1, PIXELS))
+
+    def encode(self, x):
+        code = self.encoder(x.reshape(-1, PIXELS))
+        if not self.variational:
+            return code, None
+        mu, logvar = code.chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z):
+        return self.decoder(z)
+
+
+class DeepAE(DeepVAE):
+    variational = False
+
+
 class ConvVAE(_Model):
     """Conv encoder 1x28x28 -> 32x14x14 -> 64x7x7 -> dense -> (mu, logvar); the decoder mirrors it."""
 
@@ -115,7 +145,7 @@ class ConvAE(ConvVAE):
     variational = False
 
 
-MODELS = {"vae": VAE, "ae": AE, "conv-vae": ConvVAE, "conv-ae": ConvAE}
+MODELS = {"vae": VAE, "ae": AE, "conv-vae": ConvVAE, "conv-ae": ConvAE, "deep-vae": DeepVAE, "deep-ae": DeepAE}
 
 
 def build(name: str, latent_dim: int = 10, **kwargs) -> nn.Module:
