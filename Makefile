@@ -29,11 +29,12 @@ NBCONVERT := jupyter nbconvert --to notebook --execute --inplace \
 	--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=1800
 PYTEST_NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help setup data test unit nbval report notebooks notebooks-mnist clean
+.PHONY: help setup data test unit nbval report notebooks notebooks-mnist bench-speed bench-quality clean
 
 help:
 	@echo "make report   run every notebook top to bottom, refresh assets/ (and build the site)"
 	@echo "make test     unit tests + strict nbval over every notebook"
+	@echo "make bench-speed (about 2 min) | bench-quality (about 25 min): the benchmarks, on an idle machine"
 	@echo "make setup | data | unit | nbval | notebooks | clean"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -75,6 +76,16 @@ notebooks-mnist: data
 
 report: notebooks notebooks-mnist
 	@if [ -f mkdocs.yml ]; then $(MAKE) --no-print-directory docs; fi
+
+# The benchmarks keep two threads and MKL's AVX2 path but let ATen and oneDNN use the CPU's best
+# instructions: they measure speed, and nbval does not compare their output.
+BENCH_ENV := env -u ATEN_CPU_CAPABILITY -u ONEDNN_MAX_CPU_ISA
+
+bench-speed: data
+	$(BENCH_ENV) $(PY) benchmarks/train_speed.py
+
+bench-quality: data
+	$(BENCH_ENV) $(PY) benchmarks/quality.py
 
 clean:
 	rm -rf build site .pytest_cache

@@ -84,7 +84,8 @@ class AE(_Model):
 
 
 class DeepVAE(_Model):
-    """A wider, deeper MLP VAE: 784 -> 1024 -> 512 -> (mu, logvar); latent -> 512 -> 1024 -> 784.
+    """A wider, deeper MLP VAE: 784 -> 1024 -> 512 -> (mu, logvar); latent -> 512 -> 1024 -> 784,
+    with SiLU activations (x * sigmoid(x)), which train to a better ELBO here than ReLU.
 
     The course's best VAE on a CPU budget: per image it costs about four times the seeds' model
     and, unlike the conv VAE, runs at matrix-product speed on two cores."""
@@ -94,8 +95,8 @@ class DeepVAE(_Model):
         self.latent_dim = latent_dim
         h1, h2 = hidden
         out = latent_dim * (2 if self.variational else 1)
-        self.encoder = nn.Sequential(nn.Linear(PIXELS, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(), nn.Linear(h2, out))
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, h2), nn.ReLU(), nn.Linear(h2, h1), nn.ReLU(), nn.Linear(h1, PIXELS))
+        self.encoder = nn.Sequential(nn.Linear(PIXELS, h1), nn.SiLU(), nn.Linear(h1, h2), nn.SiLU(), nn.Linear(h2, out))
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, h2), nn.SiLU(), nn.Linear(h2, h1), nn.SiLU(), nn.Linear(h1, PIXELS))
 
     def encode(self, x):
         code = self.encoder(x.reshape(-1, PIXELS))
