@@ -37,6 +37,13 @@ class _Model(nn.Module):
         z = reparameterize(mu, logvar) if self.variational else mu
         return self.decode(z), mu, logvar
 
+    def _split(self, code):
+        """An encoder output as (mu, logvar) halves, or (code, None) for an autoencoder."""
+        if not self.variational:
+            return code, None
+        mu, logvar = code.chunk(2, dim=1)
+        return mu, logvar
+
     @torch.no_grad()
     def reconstruct(self, x):
         """Pixel probabilities decoded from the mean code, shaped like ``x``."""
@@ -99,11 +106,7 @@ class DeepVAE(_Model):
         self.decoder = nn.Sequential(nn.Linear(latent_dim, h2), nn.SiLU(), nn.Linear(h2, h1), nn.SiLU(), nn.Linear(h1, PIXELS))
 
     def encode(self, x):
-        code = self.encoder(x.reshape(-1, PIXELS))
-        if not self.variational:
-            return code, None
-        mu, logvar = code.chunk(2, dim=1)
-        return mu, logvar
+        return self._split(self.encoder(x.reshape(-1, PIXELS)))
 
     def decode(self, z):
         return self.decoder(z)
@@ -132,11 +135,7 @@ class ConvVAE(_Model):
             nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1), nn.Flatten())  # 28x28 logits
 
     def encode(self, x):
-        code = self.to_code(self.encoder(x.reshape(-1, 1, 28, 28)))
-        if not self.variational:
-            return code, None
-        mu, logvar = code.chunk(2, dim=1)
-        return mu, logvar
+        return self._split(self.to_code(self.encoder(x.reshape(-1, 1, 28, 28))))
 
     def decode(self, z):
         return self.decoder(z)
