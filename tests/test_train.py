@@ -155,7 +155,8 @@ def test_device_is_chosen_automatically():
 def test_run_folders_differ_by_config():
     configs = [TrainConfig(), TrainConfig(seed=1), TrainConfig(beta=2), TrainConfig(warmup_epochs=5),
                TrainConfig(binarize=True), TrainConfig(model="ae"), TrainConfig(dataset="mnist"),
-               TrainConfig(schedule="cosine"), TrainConfig(latent_dim=20), TrainConfig(epochs=30), train.best_config()]
+               TrainConfig(schedule="cosine"), TrainConfig(latent_dim=20), TrainConfig(epochs=30), TrainConfig(amp=True),
+               train.best_config()]
     folders = [train.run_dir(c) for c in configs]
     assert len(set(folders)) == len(folders)
     assert folders[0].parts[-3:] == ("runs", "fashion-mnist", "vae-z10-e10-s0")
@@ -179,3 +180,27 @@ def test_train_writes_test_metrics_and_retrains_when_the_code_changed(tiny, tmp_
     again = train.train(config(), tmp_path / "r", progress=False)
     assert "made by another version of the code; training again" in capsys.readouterr().err
     assert again.metrics["code"] == "another version"
+
+
+def test_bfloat16_autocast_trains_float32_weights(tiny, tmp_path):
+    run = fit(config(model="deep-vae", amp=True), *tiny, tmp_path / "amp", progress=False)
+    assert all(p.dtype == torch.float32 for p in run.model.parameters())
+    assert run.history[-1]["train_loss"] < run.history[0]["train_loss"]
+    plain = fit(config(model="deep-vae"), *tiny, tmp_path / "fp32", progress=False)
+    assert run.history[-1]["val_neg_elbo"] == pytest.approx(plain.history[-1]["val_neg_elbo"], rel=0.05)
+    assert run.history[-1]["val_neg_elbo"] != plain.history[-1]["val_neg_elbo"]  # autocast did change the arithmetic
+
+
+def test_a_standard_run_folder_from_older_code_with_fewer_config_fields_is_retrained(tiny, tmp_path, monkeypatch, capsys):
+    x_train, x_val = tiny
+    monkeypatch.setattr(train, "split_tensors", lambda dataset: {"train": x_train, "val": x_val, "test": x_val[:100]})
+    monkeypatch.setattr(train, "project_root", lambda: tmp_path)
+    cfg = config()
+    train.train(cfg, progress=False)
+    record_path = train.run_dir(cfg) / "config.json"
+    record = json.loads(record_path.read_text())
+    del record["config"]["amp"]  # as written before the field existed
+    record["code"] = "older"
+    record_path.write_text(json.dumps(record))
+    run = train.train(cfg, progress=False)
+    assert "training again" in capsys.readouterr().err and run.metrics["code"] == train.code_fingerprint()

@@ -48,6 +48,7 @@ class TrainConfig:
     binarize: bool = False  # dynamic binarization: a fresh Bernoulli sample of each image per batch
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | mps
+    amp: bool = False  # bfloat16 autocast of the forward pass (CPUs with AVX512-BF16 or AMX, recent GPUs)
 
 
 class TrainingError(RuntimeError):
@@ -201,8 +202,10 @@ def fit(cfg: TrainConfig, train_x: torch.Tensor, val_x: torch.Tensor, folder, pr
             if cfg.schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / (cfg.epochs * steps_per_epoch)))
-            logits, mu, logvar = model(xb)
-            loss = losses.neg_elbo(logits, xb, mu, logvar, beta=weight)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+                logits, mu, logvar = model(xb)
+            loss = losses.neg_elbo(logits.float(), xb, mu.float(), logvar.float() if logvar is not None else None,
+                                   beta=weight)  # the loss in float32, whatever the forward pass used
             if not torch.isfinite(loss.total):
                 raise TrainingError(f"{folder}: epoch {epoch + 1}, step {i + 1}: the loss is {loss.total.item()} "
                                     f"(not finite); training stopped. Try a lower --lr, or check the input data.")
@@ -264,6 +267,7 @@ def run_dir(cfg: TrainConfig) -> Path:
     name += f"-b{cfg.beta:g}" if cfg.beta != 1 else ""
     name += f"-w{cfg.warmup_epochs:g}" if cfg.warmup_epochs else ""
     name += "-bin" if cfg.binarize else ""
+    name += "-amp" if cfg.amp else ""
     if (cfg.batch_size, cfg.lr, cfg.schedule) != (128, 1e-3, "constant"):
         name += f"-bs{cfg.batch_size}-lr{cfg.lr:g}-{cfg.schedule}"
     return project_root() / "runs" / cfg.dataset / f"{name}-s{cfg.seed}"
@@ -273,13 +277,16 @@ def train(cfg: TrainConfig, folder=None, progress: bool = True) -> Run:
     """Train ``cfg`` on the saved split (or resume, or reuse a finished run made by the same
     code), then write the test metrics of the best checkpoint to ``folder/metrics.json``.
 
-    ``folder`` defaults to ``run_dir(cfg)``. A folder left by an older version of the code is
-    emptied and trained again, so a reused run always comes from the code now checked out."""
+    ``folder`` defaults to ``run_dir(cfg)``. This config's run left by another version of the
+    code is emptied and trained again, so a reused run always comes from the code checked out."""
     folder = Path(folder) if folder is not None else run_dir(cfg)
     config_path = folder / "config.json"
     if config_path.is_file():
         old = json.loads(config_path.read_text())
-        if old["config"] == dataclasses.asdict(cfg) and old.get("code") != code_fingerprint():
+        # Another version of the code made it: start over if it is this config's run (the same
+        # config, or the standard folder, whose name encodes the config even when fields were added).
+        same_run = old["config"] == dataclasses.asdict(cfg) or folder == run_dir(cfg)
+        if same_run and old.get("code") != code_fingerprint():
             print(f"{folder}: made by another version of the code; training again", file=sys.stderr)
             for name in ("config.json", "history.json", "last.pt", "best.safetensors", "metrics.json"):
                 (folder / name).unlink(missing_ok=True)
