@@ -344,5 +344,5 @@ def test_gmm_samples_are_decoded_probabilities_and_seeded():
     samples = evaluate.sample_gmm(model, gmm, 25, seed=4, batch_size=10)
     assert samples.shape == (25, 784) and samples.min() >= 0 and samples.max() <= 1
     torch.testing.assert_close(samples, torch.sigmoid(model.decode(evaluate.sample_gmm_codes(gmm, 25, seed=4))))
-    assert torch.equal(samples, evaluate.sample_gmm(model, gmm, 25, seed=4))
-    assert not torch.equal(samples, evaluate.sample_gmm(model, gmm, 25, seed=5))
+    assert torch.equal(samples, evaluate.sample_gmm(model, gmm, 25, seed=4, batch_size=10))
+    assert not torch.equal(samples, evaluate.sample_gmm(model, gmm, 25, seed=5, batch_size=10))

@@ -45,7 +45,7 @@ def test_load_without_any_copy_says_how_to_get_one(isolated):
 
 def test_load_split_is_the_saved_stratified_90_10(fashion_raw):
     parts = data.load_split("fashion-mnist", seed=0)
-    (xtr, ytr), (xva, yva), (xte, yte) = parts["train"], parts["val"], parts["test"]
+    (xtr, ytr), (xva, yva), (xte, _) = parts["train"], parts["val"], parts["test"]
     assert (len(xtr), len(xva), len(xte)) == (54_000, 6_000, 10_000)
     assert torch.bincount(yva).tolist() == [600] * 10
     train, val = data.split_indices("fashion-mnist", data.load()[1].numpy(), seed=0)

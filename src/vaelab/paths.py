@@ -13,6 +13,7 @@ command line (run from the root) use the same folders.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -39,13 +40,21 @@ def assets_dir() -> Path:
     return Path(value).expanduser().resolve() if value else project_root() / "assets"
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temporary file and a rename: never half a file."""
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path`` to write; it is renamed to ``path`` when the block
+    succeeds and deleted when it fails, so no reader ever sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_bytes(payload)
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` through a temporary file and a rename: never half a file."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(payload)

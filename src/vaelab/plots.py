@@ -7,7 +7,6 @@ changes from run to run (no software version, no date): the same run gives the s
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -26,15 +25,8 @@ def figure(size: str = "wide", nrows: int = 1, ncols: int = 1, **kwargs):
 
 def save_figure(fig, name: str, folder: Path | None = None) -> None:
     """Save ``fig`` as ``assets/<name>.png`` (or ``folder/<name>.png``), atomically."""
-    folder = Path(folder or paths.assets_dir())
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
-    tmp = folder / f".{name}.tmp-{os.getpid()}.png"
-    try:
+    with paths.atomic_path(Path(folder or paths.assets_dir()) / f"{name}.png") as tmp:
         fig.savefig(tmp, dpi=DPI, format="png", metadata={"Software": None})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def class_balance(splits: dict, class_names: list[str], title: str = ""):

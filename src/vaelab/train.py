@@ -19,7 +19,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from tqdm import tqdm
 
 import vaelab
 from vaelab import data, losses, models
-from vaelab.paths import atomic_write_bytes, project_root
+from vaelab.paths import atomic_path, atomic_write_bytes, project_root
 
 
 @dataclass
@@ -113,21 +112,13 @@ class Run:
 
 
 def _save_torch(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _save_weights(model, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _write_json(path: Path, obj) -> None:

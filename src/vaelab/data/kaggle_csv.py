@@ -100,24 +100,22 @@ def write_csv(path: str | os.PathLike, images: torch.Tensor, labels: torch.Tenso
     path = Path(path)
     flat = images.reshape(len(images), -1).numpy().astype(np.int64)
     table = np.concatenate([labels.numpy().reshape(-1, 1).astype(np.int64), flat], axis=1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    plain = tmp.with_suffix(".csv") if path.suffix in (".gz", ".zip") else tmp
-    try:
-        with open(plain, "w", newline="") as f:
-            f.write(",".join(HEADER) + "\n")
-            for start in tqdm(range(0, len(table), chunk), desc=f"writing {path.name}",
-                              unit="chunk", disable=not progress, leave=False):
-                np.savetxt(f, table[start:start + chunk], fmt="%d", delimiter=",")
-        if path.suffix == ".gz":  # compress the finished text (mtime 0: same bytes every run)
-            with open(plain, "rb") as src, open(tmp, "wb") as raw, \
-                    gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as dst:
-                shutil.copyfileobj(src, dst)
-        elif path.suffix == ".zip":  # a zip archive holding the one CSV, as Kaggle ships it
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                archive.write(plain, arcname=path.name.removesuffix(".zip"))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        plain.unlink(missing_ok=True)
+    with paths.atomic_path(path) as tmp:
+        plain = tmp.with_suffix(".csv") if path.suffix in (".gz", ".zip") else tmp
+        try:
+            with open(plain, "w", newline="") as f:
+                f.write(",".join(HEADER) + "\n")
+                for start in tqdm(range(0, len(table), chunk), desc=f"writing {path.name}",
+                                  unit="chunk", disable=not progress, leave=False):
+                    np.savetxt(f, table[start:start + chunk], fmt="%d", delimiter=",")
+            if path.suffix == ".gz":  # compress the finished text (mtime 0: same bytes every run)
+                with open(plain, "rb") as src, open(tmp, "wb") as raw, \
+                        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as dst:
+                    shutil.copyfileobj(src, dst)
+            elif path.suffix == ".zip":  # a zip archive holding the one CSV, as Kaggle ships it
+                with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                    archive.write(plain, arcname=path.name.removesuffix(".zip"))
+        finally:
+            if plain != tmp:
+                plain.unlink(missing_ok=True)
     return path
