@@ -12,7 +12,7 @@ export PATH := $(BIN):$(PATH)
 
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Notebooks that also run on MNIST for the report (papermill, `-p dataset mnist`), into build/.
-MNIST_NOTEBOOKS := notebooks/01_data_preparation.ipynb notebooks/02_vae.ipynb notebooks/03_autoencoder_baseline.ipynb
+MNIST_NOTEBOOKS := $(NOTEBOOKS)
 
 # One numeric environment for the reference runs (make report) and the nbval check (make test),
 # so that both print the same floats on any x86-64 CPU with AVX2 (MKL_CBWR=AVX2: reproducible
@@ -29,13 +29,14 @@ NBCONVERT := jupyter nbconvert --to notebook --execute --inplace \
 	--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=1800
 PYTEST_NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help setup data test unit nbval report notebooks notebooks-mnist bench-speed bench-quality clean
+.PHONY: help setup data test unit nbval report notebooks notebooks-mnist docs serve browser bench-speed bench-quality clean
 
 help:
 	@echo "make report   run every notebook top to bottom, refresh assets/ (and build the site)"
 	@echo "make test     unit tests + strict nbval over every notebook"
 	@echo "make bench-speed (about 2 min) | bench-quality (about 25 min): the benchmarks, on an idle machine"
-	@echo "make setup | data | unit | nbval | notebooks | clean"
+	@echo "make docs     build the report site into site/ (make serve: on http://127.0.0.1:8000)"
+	@echo "make setup | data | unit | nbval | notebooks | browser | clean"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,7 +54,7 @@ data: setup
 	@$(PY) -m vaelab data fetch --dataset mnist \
 	  || echo "note: no MNIST copy; MNIST tests are skipped and the MNIST notebooks are not run"
 
-test: data
+test: data docs browser
 	$(PY) -m pytest tests notebooks $(PYTEST_NBVAL)
 
 unit: data
@@ -75,7 +76,29 @@ notebooks-mnist: data
 	else echo "note: no MNIST copy; MNIST notebooks skipped"; fi
 
 report: notebooks notebooks-mnist
-	@if [ -f mkdocs.yml ]; then $(MAKE) --no-print-directory docs; fi
+	$(MAKE) --no-print-directory docs
+
+# The report site: MathJax from npm (pinned in package.json and package-lock.json), figures and
+# tables from assets/ (docs/hooks.py), a strict build into site/.
+export NO_MKDOCS_2_WARNING := 1
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+docs: setup node_modules/.installed
+	$(BIN)/mkdocs build --strict --quiet
+	@echo "site/ built: make serve to look at it"
+
+serve: docs
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+# Headless Chromium for the browser test (Debian's package; installed when root and missing).
+browser:
+	@command -v chromium > /dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+	    echo "installing Debian's chromium for the browser test (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; \
+	  else echo "note: no chromium; the browser test will be skipped (apt-get install chromium)"; fi; }
 
 # The benchmarks keep two threads and MKL's AVX2 path but let ATen and oneDNN use the CPU's best
 # instructions: they measure speed, and nbval does not compare their output.

@@ -59,6 +59,20 @@ def test_loss_terms_are_nats_per_image_and_beta_weights_only_the_kl():
     assert losses.neg_elbo(logits, x, mu, None).kl.item() == 0  # an autoencoder
 
 
+def test_free_bits_stop_pushing_quiet_dimensions_but_keep_the_true_kl():
+    logits, x = torch.zeros(4, 784), torch.full((4, 784), 0.5)
+    mu = torch.tensor([[0.1, 2.0]] * 4, requires_grad=True)  # KL per dimension: 0.005 and 2 nats
+    logvar = torch.zeros(4, 2, requires_grad=True)
+    loss = losses.neg_elbo(logits, x, mu, logvar, beta=0.5, free_bits=0.25)
+    assert loss.kl.item() == pytest.approx(0.005 + 2.0)  # reported: the true KL
+    assert loss.total.item() == pytest.approx(loss.recon.item() + 0.5 * (0.25 + 2.0))
+    loss.total.backward()
+    assert mu.grad[:, 0].abs().max() == 0  # below lambda: no pull back to the prior
+    assert mu.grad[:, 1].abs().min() > 0
+    plain = losses.neg_elbo(logits, x, mu, logvar, beta=0.5)
+    assert plain.total.item() == pytest.approx(plain.recon.item() + 0.5 * plain.kl.item())
+
+
 def test_linear_warmup():
     assert [losses.kl_weight(s, 4, beta=2.0) for s in range(6)] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]
     assert losses.kl_weight(0, 0, beta=0.5) == 0.5

@@ -68,3 +68,38 @@ def test_image_grid_tiles_images_in_rows():
 def test_image_rows_label_each_row():
     fig = plots.image_rows({"original": np.zeros((3, 28, 28)), "recon": np.ones((3, 784))})
     assert [ax.get_ylabel() for ax in fig.axes[::3]] == ["original", "recon"]
+
+
+def test_latent_scatter_draws_one_panel_per_model_and_names_the_classes():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 5)
+    fig = plots.latent_scatter({"VAE": rng.standard_normal((50, 2)), "AE": rng.standard_normal((50, 2))}, labels,
+                               CLASSES, size="pair")
+    assert [ax.get_title() for ax in fig.axes] == ["VAE", "AE"]
+    assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 50
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == CLASSES
+
+
+def test_kl_per_dimension_sorts_dimensions_and_counts_active_units():
+    fig = plots.kl_per_dimension({"VAE": [0.1, 3.0, 0.0]}, {"VAE": 2})
+    ax = fig.axes[0]
+    assert [p.get_height() for p in ax.patches] == [3.0, 0.1, 0.0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "0", "2"]
+    assert ax.get_title() == "VAE: 3.1 nats in all, 2 active units"
+
+
+def test_rate_distortion_places_each_model_and_joins_a_group():
+    points = [{"label": "b=1", "kl": 10.0, "recon": 230.0, "group": "VAE"},
+              {"label": "b=2", "kl": 5.0, "recon": 240.0, "group": "VAE"},
+              {"label": "best", "kl": 15.0, "recon": 220.0}]
+    ax = plots.rate_distortion(points).axes[0]
+    line = ax.get_lines()[0]
+    assert list(line.get_xdata()) == [5.0, 10.0] and list(line.get_ydata()) == [240.0, 230.0]
+    assert [t.get_text() for t in ax.texts] == ["b=2", "b=1", "best"]
+
+
+def test_manifold_labels_axes_with_the_code_values():
+    values = np.linspace(-1.5, 1.5, 4)
+    ax = plots.manifold(np.zeros((16, 784)), values).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["-1.5", "0.5"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["1.5", "-0.5"]

@@ -8,7 +8,8 @@ For an image x with pixel intensities in [0, 1] and a decoder that outputs Berno
 The first term (the reconstruction) is estimated with the one sample z that ``forward`` drew;
 the KL between two Gaussians is exact. Both are summed over pixels or latent dimensions and
 averaged over the batch, so every number is in nats per image. ``beta`` weights the KL term
-(beta-VAE, KL warm-up); the reported ``kl`` is never weighted.
+(beta-VAE, KL warm-up); ``free_bits`` lets every latent dimension carry that many nats without
+cost (Kingma et al. 2016). Neither changes the reported ``kl``, which is always the true KL.
 """
 
 from __future__ import annotations
@@ -30,9 +31,14 @@ class Loss(NamedTuple):
         return self.recon + self.kl
 
 
+def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu_j, exp(logvar_j)) || N(0, 1)) of every image and latent dimension, shape (B, d)."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag(exp(logvar))) || N(0, I)) per image, shape (B,)."""
-    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+    return kl_per_dimension(mu, logvar).sum(dim=1)
 
 
 def recon_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -40,11 +46,20 @@ def recon_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, x.reshape(logits.shape), reduction="none").sum(dim=1)
 
 
-def neg_elbo(logits, x, mu, logvar, beta: float = 1.0) -> Loss:
-    """Batch means of the loss terms. ``logvar`` None (an autoencoder) means no KL term."""
+def neg_elbo(logits, x, mu, logvar, beta: float = 1.0, free_bits: float = 0.0) -> Loss:
+    """Batch means of the loss terms. ``logvar`` None (an autoencoder) means no KL term.
+
+    With ``free_bits`` = lambda > 0 the optimised KL term is sum_j max(lambda, KL_j), KL_j being
+    dimension j's KL averaged over the batch: a dimension that carries less than lambda nats is
+    not pushed back to the prior, which keeps latent dimensions from collapsing."""
     recon = recon_nll(logits, x).mean()
-    kl = kl_divergence(mu, logvar).mean() if logvar is not None else torch.zeros((), device=recon.device)
-    return Loss(recon + beta * kl, recon, kl)
+    if logvar is None:
+        zero = torch.zeros((), device=recon.device)
+        return Loss(recon, recon, zero)
+    kl_dims = kl_per_dimension(mu, logvar).mean(dim=0)
+    kl = kl_dims.sum()
+    kl_term = kl_dims.clamp(min=free_bits).sum() if free_bits > 0 else kl
+    return Loss(recon + beta * kl_term, recon, kl)
 
 
 def kl_weight(step: int, warmup_steps: int, beta: float = 1.0) -> float:

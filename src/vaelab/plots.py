@@ -15,7 +15,7 @@ import numpy as np
 from vaelab import paths
 
 DPI = 100
-SIZES = {"wide": (10.0, 4.0), "square": (6.0, 6.0), "grid": (10.0, 10.0)}
+SIZES = {"wide": (10.0, 4.0), "square": (6.0, 6.0), "grid": (10.0, 10.0), "pair": (12.0, 6.0), "triple": (15.0, 5.2)}
 
 
 def figure(size: str = "wide", nrows: int = 1, ncols: int = 1, **kwargs):
@@ -124,3 +124,94 @@ def image_grid(images, ncols: int = 8, title: str = "", ax=None):
     ax.set_axis_off()
     ax.set_title(title)
     return ax.figure
+
+
+def scatter_by_class(ax, points, labels, class_names: list[str]) -> None:
+    """Points (N, 2) on ``ax``, one tab10 colour per class, labelled with the class names."""
+    points, labels = np.asarray(points), np.asarray(labels)
+    for c, class_name in enumerate(class_names):
+        mask = labels == c
+        ax.scatter(points[mask, 0], points[mask, 1], s=3, alpha=0.6, color=plt.get_cmap("tab10")(c),
+                   label=class_name, rasterized=True)
+
+
+def latent_scatter(embeddings: dict, labels, class_names: list[str], title: str = "", size: str = "wide"):
+    """One scatter panel per entry of ``embeddings`` ({"VAE": (N, 2), ...}), points coloured by
+    class, one legend with the class names."""
+    fig, axes = figure(size, 1, len(embeddings), squeeze=False)
+    for ax, (name, points) in zip(axes[0], embeddings.items()):
+        scatter_by_class(ax, points, labels, class_names)
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=plt.get_cmap("tab10")(c))
+               for c in range(len(class_names))]
+    fig.legend(handles, class_names, loc="outside right center", frameon=False, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def manifold(images, values, title: str = "", ax=None):
+    """The decoder over an n x n grid of 2-D codes (``latent.manifold_codes``), axes labelled by
+    the code values ``values`` (the n inverse-CDF points)."""
+    n = len(values)
+    fig = image_grid(images, ncols=n, title=title, ax=ax)
+    ax = fig.axes[0] if ax is None else ax
+    ax.set_axis_on()
+    ticks = 1 + 29 * np.arange(n) + 14
+    ax.set_xticks(ticks[::2], [f"{v:.1f}" for v in values[::2]], fontsize=7)
+    ax.set_yticks(ticks[::2], [f"{v:.1f}" for v in values[::-1][::2]], fontsize=7)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    return fig
+
+
+def kl_per_dimension(kls: dict, threshold_counts: dict | None = None, title: str = ""):
+    """Bar charts of the mean KL of every latent dimension, one panel per model, dimensions
+    sorted from the most to the least informative; ``threshold_counts`` ({name: active units})
+    goes into each panel's title."""
+    fig, axes = figure("wide", 1, len(kls), squeeze=False)
+    for ax, (name, kl) in zip(axes[0], kls.items()):
+        kl = np.asarray(kl)
+        order = np.argsort(-kl, kind="stable")
+        ax.bar(np.arange(len(kl)), kl[order], color="C0")
+        ax.set_xticks(np.arange(len(kl)), [str(j) for j in order], fontsize=7)
+        ax.set_xlabel("latent dimension (sorted by KL)")
+        ax.set_ylabel("KL (nats per image)")
+        count = f", {threshold_counts[name]} active units" if threshold_counts else ""
+        ax.set_title(f"{name}: {kl.sum():.1f} nats in all{count}", fontsize=10)
+        ax.spines[["top", "right"]].set_visible(False)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def rate_distortion(points: list[dict], title: str = ""):
+    """KL (rate) against reconstruction (distortion), one labelled point per model
+    ({"label", "kl", "recon"}, a "group" joins points with a line), with dotted lines of equal
+    -ELBO = recon + KL."""
+    fig, ax = figure("square")
+    groups: dict = {}
+    for p in points:
+        groups.setdefault(p.get("group"), []).append(p)
+    for i, (group, members) in enumerate(groups.items()):
+        members = sorted(members, key=lambda p: p["kl"])
+        style = "o-" if group else "s"
+        ax.plot([p["kl"] for p in members], [p["recon"] for p in members], style, color=f"C{i}", label=group)
+        for p in members:
+            ax.annotate(p["label"], (p["kl"], p["recon"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    kl_range = np.array(ax.get_xlim())
+    y_low, y_high = ax.get_ylim()
+    totals = [p["kl"] + p["recon"] for p in points]
+    for total in np.linspace(min(totals), max(totals), 4):
+        ax.plot(kl_range, total - kl_range, ":", color="grey", linewidth=0.8)
+    ax.set_xlim(*kl_range)
+    ax.set_ylim(y_low, y_high)
+    ax.set_xlabel("rate: KL (nats per image)")
+    ax.set_ylabel("distortion: reconstruction (nats per image)")
+    ax.set_title(title or "Rate against distortion (dotted: equal -ELBO)")
+    if any(groups):
+        ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
+    return fig

@@ -44,6 +44,7 @@ class TrainConfig:
     schedule: str = "constant"  # constant | cosine (the learning rate decays to 0 over the run)
     beta: float = 1.0  # weight of the KL term (beta-VAE); 1 is the ELBO
     warmup_epochs: float = 0.0  # linear KL warm-up from 0 to beta over this many epochs
+    free_bits: float = 0.0  # nats per latent dimension that cost nothing (see losses.neg_elbo)
     binarize: bool = False  # dynamic binarization: a fresh Bernoulli sample of each image per batch
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | mps
@@ -196,7 +197,7 @@ def fit(cfg: TrainConfig, train_x: torch.Tensor, val_x: torch.Tensor, folder, pr
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
                 logits, mu, logvar = model(xb)
             loss = losses.neg_elbo(logits.float(), xb, mu.float(), logvar.float() if logvar is not None else None,
-                                   beta=weight)  # the loss in float32, whatever the forward pass used
+                                   beta=weight, free_bits=cfg.free_bits)  # the loss in float32, whatever the forward pass used
             if not torch.isfinite(loss.total):
                 raise TrainingError(f"{folder}: epoch {epoch + 1}, step {i + 1}: the loss is {loss.total.item()} "
                                     f"(not finite); training stopped. Try a lower --lr, or check the input data.")
@@ -253,10 +254,11 @@ def split_tensors(dataset: str) -> dict:
 
 
 def run_dir(cfg: TrainConfig) -> Path:
-    """The standard folder of a config: ``runs/<dataset>/<model>-z<latent>-e<epochs>[-b<beta>][-w<warmup>][-bin]-s<seed>``."""
+    """The standard folder of a config: ``runs/<dataset>/<model>-z<latent>-e<epochs>[-b<beta>][-w<warmup>][-fb<free bits>][-bin]-s<seed>``."""
     name = f"{cfg.model}-z{cfg.latent_dim}-e{cfg.epochs}"
     name += f"-b{cfg.beta:g}" if cfg.beta != 1 else ""
     name += f"-w{cfg.warmup_epochs:g}" if cfg.warmup_epochs else ""
+    name += f"-fb{cfg.free_bits:g}" if cfg.free_bits else ""
     name += "-bin" if cfg.binarize else ""
     name += "-amp" if cfg.amp else ""
     if (cfg.batch_size, cfg.lr, cfg.schedule) != (128, 1e-3, "constant"):
@@ -292,6 +294,8 @@ def train(cfg: TrainConfig, folder=None, progress: bool = True) -> Run:
 def best_config(dataset: str = "fashion-mnist", seed: int = 0) -> TrainConfig:
     """The course's best VAE within 10 minutes on 2 CPU cores (benchmarks/quality.py checks it):
     the deeper MLP VAE with SiLU (``deep-vae``), latent 20, 75 epochs with a cosine
-    learning-rate decay and a KL warm-up over the first 5 epochs."""
+    learning-rate decay, a KL warm-up over the first 5 epochs and 0.1 free nats per latent
+    dimension, which keeps every dimension in use (without them 9 of the 20 collapse on
+    Fashion-MNIST, for a test -ELBO only 0.2 nats lower)."""
     return TrainConfig(dataset=dataset, model="deep-vae", latent_dim=20, epochs=75, schedule="cosine",
-                       warmup_epochs=5, seed=seed)
+                       warmup_epochs=5, free_bits=0.1, seed=seed)

@@ -1,0 +1,147 @@
+"""The report site, built strictly and opened in a real headless Chromium: every image loads,
+the maths renders (on first load, after instant navigation and after Back) and the console
+stays free of errors. Full-page screenshots go to build/site/ for a person to look at."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["", "data/", "model/", "results/", "evaluation/", "insights/", "reproduce/"]
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium() -> str:
+    for name in (os.environ.get("VAELAB_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        path = name and shutil.which(name)
+        if path:
+            return path
+    pytest.fail("no Chromium found: `make browser` installs Debian's chromium (as root), "
+                "or set VAELAB_CHROMIUM to a Chromium or Chrome executable")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The site, built with --strict from the committed assets/ into a fresh folder."""
+    if not (ROOT / "node_modules" / "mathjax").is_dir():
+        pytest.fail("node_modules/mathjax is missing: run `make docs` (npm ci) first")
+    out = tmp_path_factory.mktemp("site")
+    build = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(out)],
+                           cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert build.returncode == 0, build.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def url(site):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements.txt")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.errors = []
+    page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    yield page
+    page.close()
+
+
+def settle(page) -> None:
+    """Wait for the images and for MathJax's typesetting of the current page."""
+    page.wait_for_load_state("load")
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+    page.evaluate("() => MathJax.startup.promise")
+    page.wait_for_function("() => [...document.images].every(img => img.complete)")
+    page.wait_for_function("""() => [...document.querySelectorAll('.arithmatex')]
+                                     .every(el => el.querySelector('mjx-container'))""", timeout=15_000)
+
+
+def check(page, name: str) -> dict:
+    settle(page)
+    state = page.evaluate("""() => ({
+        images: [...document.images].map(img => ({src: img.getAttribute('src'), width: img.naturalWidth})),
+        maths: document.querySelectorAll('.arithmatex').length,
+        rendered: document.querySelectorAll('.arithmatex > mjx-container').length,
+        nested: document.querySelectorAll('mjx-container mjx-container').length,
+        blank: [...document.querySelectorAll('mjx-container mjx-c')]
+                 .filter(c => ['none', 'normal', ''].includes(getComputedStyle(c, '::before').content)).length,
+        raw: [...document.querySelectorAll('.md-content')].some(el => /\\\\\\(|\\\\\\[/.test(el.innerText)),
+    })""")
+    broken = [img["src"] for img in state["images"] if img["width"] == 0]
+    assert not broken, f"{name}: images that did not load: {broken}"
+    assert state["rendered"] == state["maths"], f"{name}: {state['maths'] - state['rendered']} formulas not rendered"
+    assert not state["nested"], f"{name}: formulas typeset twice (one inside the other)"
+    assert not state["blank"], f"{name}: {state['blank']} glyphs without their CSS (blank formulas)"
+    assert not state["raw"], f"{name}: raw TeX delimiters left on the page"
+    assert not page.errors, f"{name}: console errors: {page.errors}"
+    return state
+
+
+def test_every_page_loads_its_figures_and_renders_its_maths(page, url):
+    shots = ROOT / "build" / "site"
+    shots.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for path in PAGES:
+        page.goto(url + path)
+        state = check(page, path or "index")
+        counts[path] = (len(state["images"]), state["maths"])
+        page.screenshot(path=str(shots / f"{(path.strip('/') or 'index')}.png"), full_page=True)
+    for path, (images, _) in counts.items():  # every figure the page's Markdown names, both datasets
+        source = (ROOT / "docs" / f"{path.strip('/') or 'index'}.md").read_text()
+        assert images == source.count("](assets/"), (path, images)
+    assert sum(n for n, _ in counts.values()) >= 30, counts
+    assert counts["model/"][1] >= 5 and counts["evaluation/"][1] >= 1, counts
+
+
+def test_maths_renders_after_instant_navigation_and_after_back(page, url):
+    page.goto(url)
+    check(page, "index")
+    page.locator(".md-content").get_by_role("link", name="The model", exact=True).click()
+    page.wait_for_url("**/model/")
+    assert check(page, "model after navigation")["rendered"] >= 5
+    page.locator(".md-sidebar--primary").get_by_role("link", name="Evaluation", exact=True).click()
+    page.wait_for_url("**/evaluation/")
+    check(page, "evaluation after navigation")
+    page.go_back()
+    page.wait_for_url("**/model/")
+    assert check(page, "model after Back")["rendered"] >= 5
+
+
+def test_tables_come_from_the_notebooks(page, url):
+    page.goto(url + "evaluation/")
+    check(page, "evaluation")
+    table = (ROOT / "assets" / "results_table.md").read_text()
+    headings = [h.strip("¶ \n") for h in page.locator("h3").all_inner_texts()]
+    assert "fashion-mnist" in headings and "### fashion-mnist" in table
+    first_row = next(line for line in table.splitlines() if line.startswith("| raw pixels"))
+    cells = [c.strip() for c in first_row.strip("|").split("|")]
+    assert page.locator("td", has_text=cells[-1]).count() >= 1
