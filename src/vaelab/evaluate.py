@@ -26,7 +26,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from vaelab import losses
+from vaelab import latent, losses
 
 LOG_2PI = math.log(2 * math.pi)
 DECODER_ROWS = 10_000  # rows decoded at once by importance_sampled_nll: about 30 MB of logits
@@ -275,10 +275,6 @@ def sample_gmm_codes(gmm: GaussianMixture, n: int, seed: int = 0) -> torch.Tenso
     return torch.from_numpy(z).float()
 
 
-@torch.no_grad()
 def sample_gmm(model, gmm: GaussianMixture, n: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
     """Decode n codes drawn from the mixture (``sample_gmm_codes``): pixel probabilities (n, 784)."""
-    model.eval()
-    device = next(model.parameters()).device
-    z = sample_gmm_codes(gmm, n, seed).to(device)
-    return torch.cat([torch.sigmoid(model.decode(z[i:i + batch_size])) for i in range(0, n, batch_size)])
+    return latent.decode(model, sample_gmm_codes(gmm, n, seed), batch_size)
