@@ -47,8 +47,9 @@ def main() -> None:
         met = m["test_neg_elbo"] <= target and (key == "seed" or minutes * 60 <= BUDGET_SECONDS)
         results.append(met)
         print(f"{cfg.dataset:13s} {label} [{cfg.model}, latent {cfg.latent_dim}, {cfg.epochs} epochs"
-              f"{', ' + cfg.schedule + ' lr' if cfg.schedule != 'constant' else ''}"
+              f", lr {cfg.lr:g}{' ' + cfg.schedule if cfg.schedule != 'constant' else ''}"
               f"{f', KL warm-up {cfg.warmup_epochs:g} epochs' if cfg.warmup_epochs else ''}"
+              f"{f', {cfg.free_bits:g} free nats per dimension' if cfg.free_bits else ''}"
               f"{', bfloat16 autocast' if cfg.amp else ''}]", flush=True)
         print(f"    test -ELBO {m['test_neg_elbo']:.2f} = recon {m['test_recon']:.2f} + KL {m['test_kl']:.2f} nats/image; "
               f"entropy floor {m['bce_floor']:.1f} (excess {m['test_neg_elbo'] - m['bce_floor']:.1f}); "

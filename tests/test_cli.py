@@ -81,6 +81,23 @@ def test_train_then_evaluate(fashion_raw, tmp_path):
     assert f"test -ELBO {metrics['test_neg_elbo']:.2f}" in result.stdout and "matches" in result.stdout
 
 
+def test_train_options_reach_the_config(monkeypatch, tmp_path, capsys):
+    """Every training option of the command line lands in the TrainConfig: the best VAE's recipe
+    (train.best_config) can be trained from the shell."""
+    from vaelab import train
+
+    seen = []
+    monkeypatch.setattr(train, "train", lambda cfg, out: seen.append(cfg) or (_ for _ in ()).throw(SystemExit(0)))
+    best = train.best_config("mnist", seed=3)
+    argv = ["train", "--dataset", "mnist", "--model", best.model, "--latent-dim", str(best.latent_dim),
+            "--epochs", str(best.epochs), "--lr", str(best.lr), "--schedule", best.schedule,
+            "--warmup-epochs", str(best.warmup_epochs), "--free-bits", str(best.free_bits), "--seed", "3",
+            "--out", str(tmp_path / "best")]
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    assert seen == [best]
+
+
 def test_evaluate_a_missing_run(tmp_path, capsys):
     assert cli.main(["evaluate", str(tmp_path / "nothing")]) == 1
     assert "config.json" in capsys.readouterr().err

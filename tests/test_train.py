@@ -204,3 +204,11 @@ def test_a_standard_run_folder_from_older_code_with_fewer_config_fields_is_retra
     record_path.write_text(json.dumps(record))
     run = train.train(cfg, progress=False)
     assert "training again" in capsys.readouterr().err and run.metrics["code"] == train.code_fingerprint()
+
+
+def test_the_code_fingerprint_ignores_docstrings_and_comments():
+    base = train._code_only('"""Module."""\nimport math\n\ndef f(x):\n    return math.exp(x)\n')
+    assert train._code_only('import math  # a comment\n\n\ndef f(x):\n    """What f does."""\n    return math.exp(x)\n') == base
+    assert train._code_only('import math\n\ndef f(x):\n    return math.exp(-x)\n') != base
+    assert train._code_only('import math\n\ndef f(x):\n    y = 0\n    "kept"\n    return math.exp(x)\n') != \
+        train._code_only('import math\n\ndef f(x):\n    y = 0\n    return math.exp(x)\n')  # only docstrings go

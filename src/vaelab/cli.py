@@ -35,7 +35,7 @@ def _train(args) -> None:
 
     cfg = train.TrainConfig(dataset=args.dataset, model=args.model, latent_dim=args.latent_dim,
                             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, beta=args.beta,
-                            warmup_epochs=args.warmup_epochs, binarize=args.binarize, seed=args.seed, amp=args.amp,
+                            warmup_epochs=args.warmup_epochs, free_bits=args.free_bits, binarize=args.binarize, seed=args.seed, amp=args.amp,
                             device=args.device)
     run = train.train(cfg, args.out)
     _print_metrics(run.metrics)
@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                               help="learning-rate schedule")
     train_parser.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (1: the ELBO)")
     train_parser.add_argument("--warmup-epochs", type=float, default=0.0, help="linear KL warm-up length")
+    train_parser.add_argument("--free-bits", type=float, default=0.0,
+                              help="nats per latent dimension that cost no KL (keeps dimensions from collapsing)")
     train_parser.add_argument("--binarize", action="store_true", help="dynamic binarization of the images")
     train_parser.add_argument("--amp", action="store_true",
                               help="bfloat16 autocast of the forward pass (faster on CPUs with AVX512-BF16/AMX)")

@@ -15,6 +15,7 @@ exactly the weights and history of an uninterrupted run.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import json
@@ -67,12 +68,25 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def code_fingerprint() -> str:
     """A hash of the code that decides a run's numbers (models, losses, training, data): a
-    finished run is reused only by the code that made it."""
+    finished run is reused only by the code that made it. It hashes each module's syntax tree
+    without docstrings, so editing a comment or a docstring does not throw trained runs away."""
     root = Path(vaelab.__file__).parent
     digest = hashlib.sha256()
     for path in sorted([root / "models.py", root / "losses.py", root / "train.py", *root.glob("data/*.py")]):
-        digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
+        digest.update(path.relative_to(root).as_posix().encode() + _code_only(path.read_text()).encode())
     return digest.hexdigest()[:16]
+
+
+def _code_only(source: str) -> str:
+    """The syntax tree of ``source`` without docstrings and comments, as text."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
 
 
 def as_float(images: torch.Tensor) -> torch.Tensor:
@@ -293,9 +307,14 @@ def train(cfg: TrainConfig, folder=None, progress: bool = True) -> Run:
 
 def best_config(dataset: str = "fashion-mnist", seed: int = 0) -> TrainConfig:
     """The course's best VAE within 10 minutes on 2 CPU cores (benchmarks/quality.py checks it):
-    the deeper MLP VAE with SiLU (``deep-vae``), latent 20, 75 epochs with a cosine
-    learning-rate decay, a KL warm-up over the first 5 epochs and 0.1 free nats per latent
-    dimension, which keeps every dimension in use (without them 9 of the 20 collapse on
-    Fashion-MNIST, for a test -ELBO only 0.2 nats lower)."""
-    return TrainConfig(dataset=dataset, model="deep-vae", latent_dim=20, epochs=75, schedule="cosine",
-                       warmup_epochs=5, free_bits=0.1, seed=seed)
+    the deeper MLP VAE with SiLU (``deep-vae``), latent 20, 75 epochs at batch 128 with a
+    learning rate of 2e-3 decayed by a cosine, a KL warm-up over the first 5 epochs and 0.5 free
+    nats per latent dimension.
+
+    Why these (Fashion-MNIST, measured): without free bits 9 of the 20 dimensions collapse;
+    0.1 free nats keep all 20 in use, but ten of them carry only 0.17 nats each and a linear probe
+    on the codes stays at 0.78; with 0.5 every dimension carries at least 0.5 nats and the probe
+    passes 0.80, for about 0.5 nats of test -ELBO. A learning rate of 2e-3 is 0.6-0.9 nats ahead
+    of 1e-3 after 25 epochs, but after the full 75 the two end level (236.15 against 236.01)."""
+    return TrainConfig(dataset=dataset, model="deep-vae", latent_dim=20, epochs=75, lr=2e-3, schedule="cosine",
+                       warmup_epochs=5, free_bits=0.5, seed=seed)
