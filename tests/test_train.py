@@ -4,6 +4,7 @@ a non-finite loss stops the run, and a run folder refuses a different config."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -212,3 +213,20 @@ def test_the_code_fingerprint_ignores_docstrings_and_comments():
     assert train._code_only('import math\n\ndef f(x):\n    return math.exp(-x)\n') != base
     assert train._code_only('import math\n\ndef f(x):\n    y = 0\n    "kept"\n    return math.exp(x)\n') != \
         train._code_only('import math\n\ndef f(x):\n    y = 0\n    return math.exp(x)\n')  # only docstrings go
+
+
+def test_editing_a_docstring_keeps_the_fingerprint_and_editing_code_changes_it(tmp_path, monkeypatch):
+    import shutil
+
+    import vaelab
+
+    package = tmp_path / "vaelab"
+    shutil.copytree(Path(vaelab.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(vaelab, "__file__", str(package / "__init__.py"))
+    before = train.code_fingerprint()
+    losses_py = package / "losses.py"
+    source = losses_py.read_text()
+    losses_py.write_text(source.replace('"""', '"""An edited docstring. ', 1) + "# a new comment\n")
+    assert train.code_fingerprint() == before
+    losses_py.write_text(source + "\nEPSILON = 1e-7\n")
+    assert train.code_fingerprint() != before
