@@ -206,15 +206,27 @@ def test_probes_are_perfect_on_separable_data():
     assert evaluate.knn_accuracy(train_f, train_y, test_f, test_y, k=5) == 1.0
 
 
-def test_linear_probe_standardises_and_knn_keeps_the_latent_scale():
+def test_linear_probe_whitens_and_knn_keeps_the_latent_scale():
     train_f, train_y = blobs(300, seed=0)
     test_f, test_y = blobs(100, seed=1)
-    # Tiny features: without standardising, the L2 penalty would flatten the probe to chance.
+    # Tiny features: without whitening, the L2 penalty would flatten the probe to chance.
     assert evaluate.linear_probe_accuracy(1e-4 * train_f, train_y, 1e-4 * test_f, test_y) == 1.0
     # Near-constant noise dimensions (an unused latent) must not swamp the distances of kNN.
     noise = np.random.default_rng(2).standard_normal((400, 100)) * 1e-3
     train_n, test_n = np.hstack([train_f, noise[:300]]), np.hstack([test_f, noise[300:]])
     assert evaluate.knn_accuracy(train_n, train_y, test_n, test_y) == 1.0
+
+
+def test_linear_probe_sees_through_an_invertible_linear_map():
+    """Whitening undoes any invertible linear mixing of the features, however badly conditioned:
+    here every feature is nearly the same shared signal, and the classes live in tiny differences
+    (what neighbouring pixels look like). Standardising each feature would not undo it."""
+    train_f, train_y = blobs(300, seed=0)
+    test_f, test_y = blobs(100, seed=1)
+    mixing = np.ones((5, 5)) + 1e-3 * np.random.default_rng(3).standard_normal((5, 5))
+    shared = np.random.default_rng(4).standard_normal((400, 1)) * np.ones((1, 5))
+    mixed = np.vstack([train_f, test_f]) @ mixing.astype(np.float32) * 1e-3 + shared
+    assert evaluate.linear_probe_accuracy(mixed[:300], train_y, mixed[300:], test_y) == 1.0
 
 
 def test_probes_are_at_chance_on_random_labels():
