@@ -188,12 +188,13 @@ def linear_probe_accuracy(train_features, train_labels, test_features, test_labe
 
     The pipeline whitens the features (PCA with every component kept, each scaled to unit variance
     on the training set) and fits scikit-learn's ``LogisticRegression`` (L-BFGS, default L2
-    penalty C = 1). Whitening is an invertible linear map, so it does not change which classifiers
-    a linear model can express, but it makes the problem well conditioned for L-BFGS. It matters
-    for raw pixels, whose neighbours are strongly correlated: on Fashion-MNIST's 784 pixels,
-    standardising each pixel instead took 995 iterations and 100 s on 2 cores (test accuracy
-    0.833), whitening 96 iterations and 10 s (0.830). On 20-dimensional codes both took 26 to 109
-    iterations and gave the same accuracy to within 0.0003. ``PROBE_MAX_ITER`` = 1,000 leaves a
+    penalty C = 1). Whitening is a linear map, invertible on the span of the training features,
+    so it does not change which classifiers a linear model can express there; it makes the
+    problem well conditioned for L-BFGS. That matters for raw pixels, whose neighbours are
+    strongly correlated: on Fashion-MNIST's 784 pixels, standardising each pixel instead took 995
+    iterations and 100 s on 2 cores (test accuracy 0.833), whitening 96 iterations and 10 s
+    (0.830). On the models' 10- and 20-dimensional codes both took 26 to 109 iterations and gave
+    the same accuracy to within 0.0003. ``PROBE_MAX_ITER`` = 1,000 leaves a
     wide margin, and scikit-learn warns (ConvergenceWarning) if it is not enough. ``seed`` is
     passed as ``random_state``. Features: (N, d) tensors or arrays.
     """
