@@ -194,9 +194,9 @@ def linear_probe_accuracy(train_features, train_labels, test_features, test_labe
     strongly correlated: on Fashion-MNIST's 784 pixels, standardising each pixel instead took 995
     iterations and 100 s on 2 cores (test accuracy 0.833), whitening 96 iterations and 10 s
     (0.830). On the models' 10- and 20-dimensional codes both took 26 to 109 iterations and gave
-    the same accuracy to within 0.0003. ``PROBE_MAX_ITER`` = 1,000 leaves a
-    wide margin, and scikit-learn warns (ConvergenceWarning) if it is not enough. ``seed`` is
-    passed as ``random_state``. Features: (N, d) tensors or arrays.
+    the same accuracy to within 0.0003. ``PROBE_MAX_ITER`` = 1,000 leaves a wide margin, and
+    scikit-learn warns (ConvergenceWarning) if it is not enough. ``seed`` is passed as
+    ``random_state``. Features: (N, d) tensors or arrays.
     """
     probe = make_pipeline(PCA(whiten=True, random_state=seed),
                           LogisticRegression(max_iter=max_iter, random_state=seed))
