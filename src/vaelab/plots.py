@@ -201,6 +201,7 @@ def rate_distortion(points: list[dict], title: str = ""):
         ax.plot([p["kl"] for p in members], [p["recon"] for p in members], style, color=f"C{i}", label=group)
         for p in members:
             ax.annotate(p["label"], (p["kl"], p["recon"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.margins(x=0.1, y=0.06)  # room for the labels of the outermost points
     kl_range = np.array(ax.get_xlim())
     y_low, y_high = ax.get_ylim()
     totals = [p["kl"] + p["recon"] for p in points]

@@ -27,7 +27,7 @@ NLL_SUBSET = 1000  # test images in the importance-sampled bound (a fixed, strat
 NLL_K = 500  # importance samples per image
 SAMPLES = 10_000  # generated images per Fréchet distance (as many as the test set)
 GMM_COMPONENTS = 10
-CLASSIFIER_EPOCHS = 5
+CLASSIFIER_EPOCHS = 3
 
 # Columns of the Markdown table: (metrics key, header, decimals).
 COLUMNS = [
