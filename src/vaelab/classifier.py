@@ -1,7 +1,7 @@
 """A small CNN classifier whose penultimate activations define the Fréchet distance of samples.
 
     model = train_classifier(train_x, train_y, val_x, val_y, epochs=3, seed=0, folder="runs/classifier")
-    accuracy(model, test_x, test_y)         # 0.889 on the Fashion-MNIST test set after 3 epochs (0.897 after 5)
+    accuracy(model, test_x, test_y)         # 0.889 on the Fashion-MNIST test set (0.897 after 5 epochs)
     features(model, x)                       # (N, 128): what evaluate.frechet_distance compares
 
 Images are float tensors (N, 784) in [0, 1], the layout the VAEs take; labels are integer
@@ -9,7 +9,8 @@ tensors (N,). The network is two 3x3 convolutions with max pooling (1 -> 16 -> 3
 default, 28 -> 14 -> 7 pixels), a 128-unit ReLU layer (the features) and a 10-way linear
 output: about 0.2 M parameters. One epoch over 54,000 images took about 13 s on one busy CPU
 thread (the 32 -> 64 variant, ``channels=(32, 64)``, about 35 s). Notebook 06 trains it for 3
-epochs (``results.CLASSIFIER_EPOCHS``), caches it in ``runs/<dataset>/classifier/`` and prints its test accuracy.
+epochs (``results.CLASSIFIER_EPOCHS``), caches it in ``runs/<dataset>/classifier/`` and prints
+its test accuracy.
 """
 
 from __future__ import annotations
