@@ -93,7 +93,7 @@ def saved_config(path) -> dict | None:
 
 
 def train_classifier(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,
-                     epochs: int = 5, seed: int = 0, folder=None, batch_size: int = 128,
+                     epochs: int = 3, seed: int = 0, folder=None, batch_size: int = 128,
                      lr: float = 1e-3, channels: tuple = (16, 32)) -> Classifier:
     """Train a ``Classifier`` with Adam and cross-entropy, or load the one ``folder`` holds.
 
