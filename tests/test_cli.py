@@ -106,6 +106,3 @@ def test_train_options_reach_the_config(monkeypatch, tmp_path):
     assert seen == [best]
 
 
-def test_evaluate_a_missing_run(tmp_path, capsys):
-    assert cli.main(["evaluate", str(tmp_path / "nothing")]) == 1
-    assert "config.json" in capsys.readouterr().err

@@ -35,3 +35,13 @@ def test_executed_top_to_bottom_in_one_run(path):
 def test_has_a_papermill_parameters_cell(path):
     tagged = [c for c in code_cells(path) if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if not p.name.startswith("01_")], ids=lambda p: p.name)
+def test_a_notebook_that_trains_has_a_device_parameter(path):
+    """Students pick where a notebook runs (papermill `-p device cuda`); `make` sets VAELAB_DEVICE=cpu,
+    which "auto" follows, so the reference run never depends on the hardware present."""
+    parameters = next(c for c in code_cells(path) if "parameters" in c.get("metadata", {}).get("tags", []))
+    assert 'device = "auto"' in "".join(parameters["source"])
+    uses = "".join("".join(c["source"]) for c in code_cells(path))
+    assert uses.count("device=device") + uses.count("seed, device)") >= 1

@@ -145,14 +145,6 @@ def test_kl_warmup_is_recorded(tiny, tmp_path):
     assert [round(row["kl_weight"], 3) for row in run.history] == [0.438, 0.938, 1.0]
 
 
-def test_device_is_chosen_automatically():
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    if not torch.cuda.is_available() and torch.backends.mps.is_available():
-        expected = "mps"
-    assert train.pick_device("auto").type == expected
-    assert train.pick_device("cpu").type == "cpu"
-
-
 def test_run_folders_differ_by_config():
     configs = [TrainConfig(), TrainConfig(seed=1), TrainConfig(beta=2), TrainConfig(warmup_epochs=5),
                TrainConfig(binarize=True), TrainConfig(model="ae"), TrainConfig(dataset="mnist"),

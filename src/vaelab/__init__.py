@@ -1,7 +1,13 @@
 """vaelab: the package behind the VAE course notebooks.
 
-Modules: ``data`` (datasets, integrity checks, CSV, split), ``plots`` (figures for ``assets/``),
-``cli`` (``python -m vaelab``).
+Modules: ``data`` (datasets, integrity checks, CSV, split), ``models``, ``losses``, ``train``,
+``evaluate``, ``latent``, ``results``, ``classifier``, ``plots``, ``device`` (where the work
+runs), ``numeric`` (the CPU kernels, chosen here at import), ``check`` (the regression check's
+tiers), ``colab`` (the repository's address and the Colab links), ``cli`` (``python -m vaelab``).
 """
 
+from vaelab import numeric as _numeric
+
 __version__ = "0.1.0"
+
+_numeric.apply_defaults()

@@ -24,6 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from vaelab.device import model_device, pick_device
 from vaelab.paths import atomic_path
 
 FEATURES = 128
@@ -52,23 +53,19 @@ class Classifier(nn.Module):
         return self.head(self.features(x))
 
 
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
 @torch.no_grad()
 def features(model: Classifier, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """The penultimate activations of every image, in batches, without grad: (N, 128) on the CPU."""
     model.eval()
-    device = _device(model)
+    device = model_device(model)
     return torch.cat([model.features(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
 
 
 @torch.no_grad()
 def predict(model: Classifier, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """The predicted class of every image, shape (N,)."""
+    """The predicted class of every image, shape (N,), on the CPU."""
     model.eval()
-    device = _device(model)
+    device = model_device(model)
     return torch.cat([model(x[i:i + batch_size].to(device)).argmax(dim=1).cpu() for i in range(0, len(x), batch_size)])
 
 
@@ -94,7 +91,7 @@ def saved_config(path) -> dict | None:
 
 def train_classifier(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,
                      epochs: int = 3, seed: int = 0, folder=None, batch_size: int = 128,
-                     lr: float = 1e-3, channels: tuple = (16, 32)) -> Classifier:
+                     lr: float = 1e-3, channels: tuple = (16, 32), device: str = "auto") -> Classifier:
     """Train a ``Classifier`` with Adam and cross-entropy, or load the one ``folder`` holds.
 
     A saved ``folder/classifier.safetensors`` is reused when its metadata records the same
@@ -102,25 +99,28 @@ def train_classifier(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.
     and validation sets); otherwise the network is trained and the file written through a temporary
     name and ``os.replace``, so a killed run never leaves half a file. Initialisation and batch
     order come from ``seed``; the caller's random state is untouched. The validation accuracy
-    of the final weights is stored in the metadata. Returns the model in eval mode on the CPU.
+    of the final weights is stored in the metadata. It trains on ``device`` (``"auto"``: see
+    ``device.pick_device``), which is part of the config: weights trained on a GPU are not reused
+    on the CPU. Returns the model in eval mode on that device.
     """
+    device = pick_device(device)
     config = {"epochs": epochs, "seed": seed, "batch_size": batch_size, "lr": lr, "channels": list(channels),
-              "n_train": len(train_x), "n_val": len(val_x)}
+              "n_train": len(train_x), "n_val": len(val_x), **({} if device.type == "cpu" else {"device": device.type})}
     path = Path(folder) / WEIGHTS if folder is not None else None
     if path is not None and (saved_config(path) or {}).get("train") == config:
         model = Classifier(tuple(channels))
         model.load_state_dict(load_file(str(path)))
-        return model.eval()
+        return model.to(device).eval()
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Classifier(tuple(channels))
+        model = Classifier(tuple(channels)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     shuffle = torch.Generator().manual_seed(seed)
-    train_y = train_y.long()
+    train_x, train_y = train_x.to(device), train_y.long().to(device)
     for _ in range(epochs):
         model.train()
-        order = torch.randperm(len(train_x), generator=shuffle)
+        order = torch.randperm(len(train_x), generator=shuffle).to(device)
         for start in range(0, len(train_x), batch_size):
             index = order[start:start + batch_size]
             loss = F.cross_entropy(model(train_x[index]), train_y[index])

@@ -10,6 +10,8 @@ Helpers: mean codes, reconstructions, prior samples. Metrics, one function each:
   sample from (and the only way to sample an autoencoder).
 
 ``train.evaluate`` computes the ELBO terms. Every number is in nats per image unless stated.
+Every function takes data on any device, runs the model where the model is
+(``device.model_device``) and hands tensors back on the CPU.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
 from vaelab import latent, losses
+from vaelab.device import model_device, on_cpu
 
 LOG_2PI = math.log(2 * math.pi)
 DECODER_ROWS = 10_000  # rows decoded at once by importance_sampled_nll: about 30 MB of logits
@@ -35,17 +38,26 @@ PROBE_MAX_ITER = 1000  # L-BFGS iterations of the linear probe (see linear_probe
 
 @torch.no_grad()
 def encode_mean(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """The mean code mu(x) of every image (for an AE, its code), shape (N, latent)."""
+    """The mean code mu(x) of every image (for an AE, its code), shape (N, latent), on the CPU."""
     model.eval()
-    return torch.cat([model.encode(x[i:i + batch_size])[0] for i in range(0, len(x), batch_size)])
+    device = model_device(model)
+    return torch.cat([on_cpu(model.encode(x[i:i + batch_size].to(device))[0]) for i in range(0, len(x), batch_size)])
 
 
 @torch.no_grad()
-def reconstruct(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Pixel probabilities decoded from the mean code, shape (N, 784)."""
+def reconstruct(model, x: torch.Tensor, batch_size: int = 1000, sample: bool = False) -> torch.Tensor:
+    """Pixel probabilities decoded from the mean code, shape (N, 784), on the CPU.
+
+    With ``sample`` the code is drawn from q(z|x) instead (``model(x)``, the global random
+    stream of the model's device): what the reconstruction term of the ELBO is measured on."""
     model.eval()
-    return torch.cat([torch.sigmoid(model.decode(model.encode(x[i:i + batch_size])[0]))
-                      for i in range(0, len(x), batch_size)])
+    device = model_device(model)
+    decoded = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size].to(device)
+        logits = model(xb)[0] if sample else model.decode(model.encode(xb)[0])
+        decoded.append(on_cpu(torch.sigmoid(logits)))
+    return torch.cat(decoded)
 
 
 def reconstruction_mse(model, x: torch.Tensor) -> float:
@@ -55,11 +67,11 @@ def reconstruction_mse(model, x: torch.Tensor) -> float:
 
 @torch.no_grad()
 def sample_prior(model, n: int, seed: int = 0, temperature: float = 1.0) -> torch.Tensor:
-    """Decode z ~ N(0, temperature^2 I): the way a VAE generates; (n, 784) probabilities."""
-    model.eval()
+    """Decode z ~ N(0, temperature^2 I): the way a VAE generates; (n, 784) probabilities on the CPU.
+    The draws come from a CPU generator seeded with ``seed``: the same codes on every device."""
     generator = torch.Generator().manual_seed(seed)
     z = temperature * torch.randn(n, model.latent_dim, generator=generator)
-    return torch.sigmoid(model.decode(z))
+    return latent.decode(model, z, batch_size=max(n, 1))
 
 
 # --- Likelihood: the importance-weighted bound (Burda, Grosse and Salakhutdinov 2016) ---------
@@ -83,7 +95,7 @@ def _log_weights(model, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
         log_px_z = -losses.recon_nll(logits, x.expand(n, *x.shape).reshape(n * batch, -1)).reshape(n, batch)
         log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(dim=2)
         log_qz = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(dim=2)
-        log_w.append((log_px_z + log_pz - log_qz).double())
+        log_w.append(on_cpu(log_px_z + log_pz - log_qz).double())  # float64 on the CPU (MPS has none)
     return torch.cat(log_w)
 
 
@@ -113,7 +125,7 @@ def importance_sampled_bounds(model, x: torch.Tensor, k: int = 500, batch_size: 
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     generator = torch.Generator().manual_seed(seed)
     x = x.reshape(len(x), -1)
     totals = torch.zeros(2, dtype=torch.float64)
@@ -127,7 +139,7 @@ def importance_sampled_bounds(model, x: torch.Tensor, k: int = 500, batch_size: 
             raise ValueError("an autoencoder has no q(z|x): the importance-sampled bound needs a VAE")
         log_w = _log_weights(model, xb, mu, logvar, k, generator)
         nll = -(torch.logsumexp(log_w, dim=0) - math.log(k))
-        totals += torch.stack([nll.sum(), -log_w.mean(dim=0).sum()]).cpu()
+        totals += torch.stack([nll.sum(), -log_w.mean(dim=0).sum()])
     nll, neg_elbo = (totals / len(x)).tolist()
     return {"nll": nll, "neg_elbo": neg_elbo, "k": k}
 
@@ -165,13 +177,14 @@ def kl_per_dimension(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Te
     Autoencoders have no q(z|x): they raise ValueError.
     """
     model.eval()
+    device = model_device(model)
     total = torch.zeros(model.latent_dim, dtype=torch.float64)
     for start in range(0, len(x), batch_size):
-        mu, logvar = model.encode(x[start:start + batch_size])
+        mu, logvar = model.encode(x[start:start + batch_size].to(device))
         if logvar is None:
             raise ValueError("an autoencoder has no q(z|x): there is no KL to split")
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
-        total += kl.double().sum(dim=0).cpu()
+        total += on_cpu(kl).double().sum(dim=0)
     return (total / len(x)).float()
 
 

@@ -54,16 +54,17 @@ class Context:
     seed: int = 0
 
     @classmethod
-    def build(cls, dataset: str, classifier_folder=None, seed: int = 0) -> "Context":
-        """The context of ``dataset``'s saved split; the classifier is cached in ``classifier_folder``
-        (default ``runs/<dataset>/classifier``)."""
+    def build(cls, dataset: str, classifier_folder=None, seed: int = 0, device: str = "auto") -> "Context":
+        """The context of ``dataset``'s saved split; the classifier is trained on ``device`` and
+        cached in ``classifier_folder`` (default ``runs/<dataset>/classifier``)."""
         if classifier_folder is None:
             classifier_folder = paths.project_root() / "runs" / dataset / "classifier"
         split = data.load_split(dataset, seed=train.SPLIT_SEED)
         tensors = {name: train.as_float(x) for name, (x, _) in split.items()}
         labels = {name: y for name, (_, y) in split.items()}
         net = classifier.train_classifier(tensors["train"], labels["train"], tensors["val"], labels["val"],
-                                          epochs=CLASSIFIER_EPOCHS, seed=seed, folder=classifier_folder)
+                                          epochs=CLASSIFIER_EPOCHS, seed=seed, folder=classifier_folder,
+                                          device=device)
         test_features = classifier.features(net, tensors["test"])
         generator = torch.Generator().manual_seed(seed)
         train_pick = torch.randperm(len(tensors["train"]), generator=generator)[:len(tensors["test"])]
