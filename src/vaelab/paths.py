@@ -25,6 +25,16 @@ def project_root(start: Path | None = None) -> Path:
     return here
 
 
+def shown(path) -> Path:
+    """``path`` as a message shows it: relative to the project root when it lies inside it (so a
+    notebook's output names ``data/...``, not the machine's folders), else as it is."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(project_root())
+    except ValueError:
+        return path
+
+
 def data_dir() -> Path:
     value = os.environ.get("VAELAB_DATA_DIR")
     return Path(value).expanduser().resolve() if value else project_root() / "data"

@@ -106,7 +106,7 @@ def fetch(name: str = "fashion-mnist", root: Path | None = None, *, allow_downlo
     if is_installed(info, root):
         try:
             verify_installed(info, root)
-            log(f"{name}: checked copy in {dest}")
+            log(f"{name}: checked copy in {paths.shown(dest)}")
             return dest
         except DataError as e:
             log(f"{name}: the copy in the data folder is damaged ({e}); fetching it again")
@@ -116,7 +116,7 @@ def fetch(name: str = "fashion-mnist", root: Path | None = None, *, allow_downlo
     for mirror in mirrors:
         if (mirror / name).is_dir():
             install_from(info, mirror / name, root)
-            log(f"{name}: copied from the mirror {mirror / name} into {dest} (checked)")
+            log(f"{name}: copied from the mirror {mirror / name} into {paths.shown(dest)} (checked)")
             return dest
         tried.append(f"{mirror} has no {name}/ folder")
 
