@@ -134,10 +134,10 @@ def _check_tier(args) -> None:
     sys.exit(0 if tier == "exact" else 3)
 
 
-def check_module():
+def _check_record(args) -> None:
     from vaelab import check
 
-    return check
+    print(f"wrote {check.record_platform()}")
 
 
 def _check_numbers(args) -> None:
@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     checks.add_parser("tier", help="say whether the exact notebook check applies here (exit 0) or not (exit 3)"
                       ).set_defaults(func=_check_tier)
     checks.add_parser("record", help="record this CPU as the one that made the committed outputs (make report)"
-                      ).set_defaults(func=lambda args: print(f"wrote {check_module().record_platform()}"))
+                      ).set_defaults(func=_check_record)
     numbers = checks.add_parser("numbers", help="compare a fresh metrics.json with the committed one, within tolerances")
     numbers.add_argument("fresh", type=Path, help="metrics.json of a fresh run of the notebooks")
     numbers.add_argument("--reference", type=Path, default=None, help="default: assets/metrics.json")
