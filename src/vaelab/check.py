@@ -128,7 +128,8 @@ def platform_tier(environ=os.environ) -> tuple[str, str]:
         reasons.append(f"torch is {torch.__version__}, not the pinned {pinned}")
     if environ.get("OMP_NUM_THREADS") != "2":
         reasons.append(f"OMP_NUM_THREADS is {environ.get('OMP_NUM_THREADS', 'unset')}, not 2 (make sets it)")
-    changed = [f"{k}={environ.get(k, 'unset')}" for k, v in numeric.DEFAULTS.items() if environ.get(k) != v]
+    expected = numeric.defaults()
+    changed = [f"{k}={environ.get(k, 'unset')}" for k in numeric.DEFAULTS if environ.get(k) != expected.get(k)]
     if changed and not reasons:
         reasons.append(f"the CPU kernels differ from the reference ({', '.join(changed)})")
     if reasons:
