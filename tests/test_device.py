@@ -84,6 +84,24 @@ def test_the_whole_path_runs_on_the_models_device_with_data_on_the_cpu(on_device
     assert row["iw_nll"] <= row["iw_neg_elbo"] and 0 <= row["probe_accuracy"] <= 1 and row["fd_prior"] >= 0
 
 
+@pytest.mark.parametrize("on_device", DEVICES, indirect=True)
+@pytest.mark.parametrize("model, prior", [("vae", "mog"), ("hvae", "vamp")])
+def test_learned_priors_and_the_hierarchy_run_on_the_models_device(on_device, model, prior, tmp_path):
+    x, _ = small_data(300)
+    cfg = train.TrainConfig(model=model, latent_dim=4, prior=prior, components=6, epochs=1, batch_size=100,
+                            free_bits=0.1, device=on_device)
+    run = train.fit(cfg, x[:200], x[200:], tmp_path / "run", progress=False)
+    assert device.model_device(run.model).type != "cpu"
+    metrics = train.test_metrics(run, x[200:])
+    assert metrics["test_neg_elbo"] == pytest.approx(metrics["test_recon"] + metrics["test_kl"])
+    for out in (evaluate.sample_prior(run.model, 7, temperature=0.5), evaluate.kl_per_dimension(run.model, x[:50]),
+                evaluate.encode_mean(run.model, x[:50]), evaluate.reconstruct(run.model, x[:20], sample=True)):
+        assert is_cpu(out)
+    bounds = evaluate.importance_sampled_bounds(run.model, x[:20], k=4)
+    assert bounds["nll"] <= bounds["neg_elbo"]
+    assert set(evaluate.active_units_by_layer(run.model, x[:100])) == set(run.model.latent_layers)
+
+
 def test_on_the_emulated_device_the_numbers_are_the_cpus(monkeypatch):
     """Moving the model changes where the work runs, not what it computes: the evaluation of the
     same weights and data gives the CPU's numbers (the emulated device computes on the CPU)."""

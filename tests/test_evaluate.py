@@ -47,7 +47,7 @@ def test_prior_samples_are_seeded_and_scaled_by_temperature(vae):
 # --- Hand-made models -------------------------------------------------------------------------
 
 
-class Toy(nn.Module):
+class Toy(models.Model):
     """A model with the course's interface whose encoder and decoder are set by hand:
     mu = (mean pixel - 0.5) * scales + shift, logvar = logvar (constant); logits = z @ weight + bias."""
 

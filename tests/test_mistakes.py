@@ -38,7 +38,8 @@ BAD_OPTIONS = [
     ("--beta", "-1"), ("--beta", "nan"), ("--beta", "1e300"), ("--warmup-epochs", "-1"), ("--warmup-epochs", "inf"),
     ("--free-bits", "-0.5"), ("--free-bits", "nan"), ("--free-bits", "1e6"), ("--seed", "-1"), ("--seed", "1e3"),
     ("--seed", str(2**64)), ("--device", "gpu"), ("--device", "xla"), ("--model", "transformer"),
-    ("--schedule", "linear"), ("--dataset", "cifar10"),
+    ("--schedule", "linear"), ("--dataset", "cifar10"), ("--prior", "flat"), ("--components", "0"),
+    ("--components", "1e9"), ("--components", "-5"),
 ]
 
 
@@ -64,6 +65,15 @@ def test_options_that_disagree_are_one_line(tmp_path, capsys):
     assert e.value.code == 2
     line = one_line(capsys.readouterr().err)
     assert "--warmup-epochs (5) must be at most --epochs (1)" in line
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("options, message", [(["--model", "ae", "--prior", "vamp"], "needs a VAE"),
+                                              (["--model", "hvae", "--latent-dim", "5"], "must be even")])
+def test_a_model_and_options_that_do_not_go_together_are_one_line(options, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", "--epochs", "1", *options, "--out", str(tmp_path / "run")])
+    assert e.value.code == 2 and message in one_line(capsys.readouterr().err)
     assert not (tmp_path / "run").exists()
 
 

@@ -35,11 +35,11 @@ def without_timing(history):
 
 @pytest.mark.parametrize("name", list(models.MODELS))
 def test_every_model_has_the_interface(name):
-    model = models.build(name, latent_dim=5)
+    model = models.build(name, latent_dim=6)
     x = torch.rand(3, 1, 28, 28)
     mu, logvar = model.encode(x)
-    assert mu.shape == (3, 5)
-    assert (logvar is None) == (not name.endswith("vae")) and (logvar is None or logvar.shape == (3, 5))
+    assert mu.shape == (3, 6)
+    assert (logvar is None) == (not name.endswith("vae")) and (logvar is None or logvar.shape == (3, 6))
     logits, mu2, _ = model(x)
     assert logits.shape == (3, 784) and model.decode(mu).shape == (3, 784)
     assert model.reconstruct(x).shape == x.shape
@@ -77,7 +77,7 @@ def test_a_killed_run_resumes_and_ends_the_same(tiny, tmp_path, monkeypatch):
     whole = fit(config(epochs=3), *tiny, tmp_path / "whole", progress=False)
 
     calls = {"n": 0}
-    real = losses.neg_elbo
+    real = losses.elbo_loss
 
     def dies_in_epoch_two(*args, **kwargs):
         calls["n"] += 1
@@ -85,11 +85,11 @@ def test_a_killed_run_resumes_and_ends_the_same(tiny, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(losses, "neg_elbo", dies_in_epoch_two)
+    monkeypatch.setattr(losses, "elbo_loss", dies_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
         fit(config(epochs=3), *tiny, tmp_path / "cut", progress=False)
     assert len(json.loads((tmp_path / "cut" / "history.json").read_text())) == 1
-    monkeypatch.setattr(losses, "neg_elbo", real)
+    monkeypatch.setattr(losses, "elbo_loss", real)
     resumed = fit(config(epochs=3), *tiny, tmp_path / "cut", progress=False)
     assert without_timing(resumed.history) == without_timing(whole.history)
     for k, v in whole.model.state_dict().items():
@@ -98,7 +98,7 @@ def test_a_killed_run_resumes_and_ends_the_same(tiny, tmp_path, monkeypatch):
 
 def test_a_finished_run_is_reused_not_retrained(tiny, tmp_path, monkeypatch):
     first = fit(config(), *tiny, tmp_path / "r", progress=False)
-    monkeypatch.setattr(losses, "neg_elbo", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(losses, "elbo_loss", lambda *a, **k: pytest.fail("trained again"))
     again = fit(config(), *tiny, tmp_path / "r", progress=False)
     assert again.history == first.history
 
@@ -164,7 +164,7 @@ def test_train_writes_test_metrics_and_retrains_when_the_code_changed(tiny, tmp_
     assert metrics["test_neg_elbo"] == pytest.approx(train.evaluate(run.model, x_val[:100])["neg_elbo"])
     assert metrics["bce_floor"] == pytest.approx(losses.bce_floor(x_val[:100]).mean().item())
 
-    monkeypatch.setattr(losses, "neg_elbo", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(losses, "elbo_loss", lambda *a, **k: pytest.fail("trained again"))
     assert train.train(config(), tmp_path / "r", progress=False).metrics == metrics  # same code: reused
 
     monkeypatch.undo()

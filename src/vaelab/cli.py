@@ -86,19 +86,23 @@ def _train(args) -> None:
     from vaelab import train
 
     cfg = train.TrainConfig(dataset=args.dataset, model=args.model, latent_dim=args.latent_dim,
-                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, beta=args.beta,
+                            prior=args.prior, components=args.components, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, beta=args.beta,
                             warmup_epochs=args.warmup_epochs, free_bits=args.free_bits, binarize=args.binarize, seed=args.seed, amp=args.amp,
                             device=args.device)
     if args.warmup_epochs > args.epochs:  # the options together (each alone was checked by argparse)
         args.parser.error(f"--warmup-epochs ({args.warmup_epochs:g}) must be at most --epochs ({args.epochs})")
-    cfg.check()
+    try:
+        cfg.check()
+    except train.ConfigError as e:  # the model and its options together (a prior on an AE, an odd hvae latent)
+        args.parser.error(str(e))
     run = train.train(cfg, args.out)
     _print_metrics(run.metrics)
     print(f"wrote {args.out}/best.safetensors, history.json and metrics.json")
 
 
 def _print_metrics(m: dict) -> None:
-    print(f"{m['dataset']} {m['model']} (latent {m['latent_dim']}, {m['epochs']} epochs, best epoch {m['best_epoch']}, seed {m['seed']})")
+    prior = f", {m['prior']} prior" if m.get("prior", "normal") != "normal" else ""
+    print(f"{m['dataset']} {m['model']}{prior} (latent {m['latent_dim']}, {m['epochs']} epochs, best epoch {m['best_epoch']}, seed {m['seed']})")
     print(f"  test -ELBO {m['test_neg_elbo']:.2f} nats/image = recon {m['test_recon']:.2f} + KL {m['test_kl']:.2f}"
           + (f"   (entropy floor {m['bce_floor']:.1f})" if m["bce_floor"] else ""))
     print(f"  {m['seconds_per_epoch']:.2f} s/epoch, {m['train_images_per_second']:,.0f} training images/s on {m['device']}")
@@ -172,7 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser = commands.add_parser("train", help="train a model on the saved split, write runs/NAME")
     train_parser.add_argument("--dataset", default="fashion-mnist", choices=sorted(data.DATASETS))
     train_parser.add_argument("--model", default="vae", choices=list(MODELS))
-    train_parser.add_argument("--latent-dim", type=_option("latent_dim"), default=10)
+    train_parser.add_argument("--latent-dim", type=_option("latent_dim"), default=10,
+                              help="latent dimensions (hvae: both layers together, half each)")
+    train_parser.add_argument("--prior", default="normal", choices=["normal", "mog", "vamp"],
+                              help="p(z): N(0, I), a learned mixture of Gaussians, or a VampPrior")
+    train_parser.add_argument("--components", type=_option("components"), default=500,
+                              help="components (mog) or pseudo-inputs (vamp) of a learned prior")
     train_parser.add_argument("--epochs", type=_option("epochs"), default=10)
     train_parser.add_argument("--batch-size", type=_option("batch_size"), default=128)
     train_parser.add_argument("--lr", type=_option("lr"), default=1e-3)

@@ -67,34 +67,41 @@ def reconstruction_mse(model, x: torch.Tensor) -> float:
 
 @torch.no_grad()
 def sample_prior(model, n: int, seed: int = 0, temperature: float = 1.0) -> torch.Tensor:
-    """Decode z ~ N(0, temperature^2 I): the way a VAE generates; (n, 784) probabilities on the CPU.
-    The draws come from a CPU generator seeded with ``seed``: the same codes on every device."""
+    """Decode n codes drawn from the model's prior p(z): the way a VAE generates; (n, 784)
+    probabilities on the CPU. For N(0, I) z = temperature * eps; a learned prior draws a component
+    and scales its spread by ``temperature``; a hierarchical VAE draws z2, then z1 ~ p(z1|z2)
+    (``sample_latent`` of ``vaelab.models``). An autoencoder has no prior: it decodes N(0, I)
+    codes, as if it had one. The draws come from a CPU generator seeded with ``seed``: the same
+    codes on every device."""
+    model.eval()
     generator = torch.Generator().manual_seed(seed)
-    z = temperature * torch.randn(n, model.latent_dim, generator=generator)
+    if hasattr(model, "sample_latent") and model.variational:
+        z = model.sample_latent(n, generator, temperature)
+    else:
+        z = temperature * torch.randn(n, model.latent_dim, generator=generator)
     return latent.decode(model, z, batch_size=max(n, 1))
 
 
 # --- Likelihood: the importance-weighted bound (Burda, Grosse and Salakhutdinov 2016) ---------
 
 
-def _log_weights(model, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, k: int,
-                 generator: torch.Generator) -> torch.Tensor:
+def _log_weights(model, x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
     """log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x) for k draws z_i ~ q(z|x): (k, B), float64.
 
-    The k draws are decoded a chunk at a time, at most ``DECODER_ROWS`` rows (or one draw per
-    image, if the batch is bigger), so memory does not grow with k."""
-    batch, latent = mu.shape
-    std = torch.exp(0.5 * logvar)
+    The model draws the codes with their log-densities (``draw`` of ``vaelab.models``: under its
+    own prior, and through both layers of a hierarchical VAE); the prior's components are
+    computed once per batch. The k draws are decoded a chunk at a time, at most ``DECODER_ROWS``
+    rows (or one draw per image, if the batch is bigger), so memory does not grow with k."""
+    posterior = model.posterior(x)
+    prior = model.prior_components() if model.learned_prior is not None else None
+    batch = len(x)
     chunk = max(1, DECODER_ROWS // batch)
     log_w = []
     for start in range(0, k, chunk):
         n = min(chunk, k - start)
-        eps = torch.randn(n, batch, latent, generator=generator).to(mu.device)
-        z = mu + std * eps  # (n, B, latent)
-        logits = model.decode(z.reshape(n * batch, latent))
+        z, log_qz, log_pz = model.draw(posterior, n, generator, prior)  # (n, B, latent), (n, B), (n, B)
+        logits = model.decode(z.reshape(n * batch, -1))
         log_px_z = -losses.recon_nll(logits, x.expand(n, *x.shape).reshape(n * batch, -1)).reshape(n, batch)
-        log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(dim=2)
-        log_qz = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(dim=2)
         log_w.append(on_cpu(log_px_z + log_pz - log_qz).double())  # float64 on the CPU (MPS has none)
     return torch.cat(log_w)
 
@@ -110,8 +117,9 @@ def importance_sampled_bounds(model, x: torch.Tensor, k: int = 500, batch_size: 
         neg_elbo(x) = -(1/k) sum_i log w_i
 
     averaged over the images, in nats per image. p(x|z) is the product of Bernoullis of the
-    decoder's logits (BCE summed over pixels, as in training), p(z) = N(0, I), q(z|x) = N(mu,
-    diag(exp(logvar))). E[nll] is an upper bound on -log p(x) that falls as k grows and tends
+    decoder's logits (BCE summed over pixels, as in training), p(z) the model's prior (N(0, I), a
+    learned mixture, a VampPrior; p(z2) p(z1|z2) for a hierarchical VAE), q(z|x) = N(mu,
+    diag(exp(logvar))) (q(z2|x) q(z1|x, z2)). E[nll] is an upper bound on -log p(x) that falls as k grows and tends
     to it as k -> infinity; for k = 1 it is the (single-sample) -ELBO. By Jensen's inequality
     nll <= neg_elbo for the very same draws, not only in expectation. ``neg_elbo`` estimates the
     quantity ``train.evaluate`` reports, with a Monte Carlo KL and k draws instead of one.
@@ -134,10 +142,9 @@ def importance_sampled_bounds(model, x: torch.Tensor, k: int = 500, batch_size: 
         if binarize:
             xb = torch.bernoulli(xb.cpu(), generator=generator)
         xb = xb.to(device)
-        mu, logvar = model.encode(xb)
-        if logvar is None:
+        if not model.variational:
             raise ValueError("an autoencoder has no q(z|x): the importance-sampled bound needs a VAE")
-        log_w = _log_weights(model, xb, mu, logvar, k, generator)
+        log_w = _log_weights(model, xb, k, generator)
         nll = -(torch.logsumexp(log_w, dim=0) - math.log(k))
         totals += torch.stack([nll.sum(), -log_w.mean(dim=0).sum()])
     nll, neg_elbo = (totals / len(x)).tolist()
@@ -166,24 +173,37 @@ def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: in
     return int((activity > threshold).sum()), activity
 
 
+def active_units_by_layer(model, x: torch.Tensor, threshold: float = 0.01, batch_size: int = 1000) -> dict:
+    """``active_units`` counted in each layer of latents: {"z": n} for a one-layer model,
+    {"z1": n1, "z2": n2} for a hierarchical VAE (``latent_layers`` of ``vaelab.models``)."""
+    activity = active_units(model, x, threshold, batch_size)[1]
+    layers = getattr(model, "latent_layers", {"z": slice(0, model.latent_dim)})
+    return {name: int((activity[part] > threshold).sum()) for name, part in layers.items()}
+
+
 @torch.no_grad()
-def kl_per_dimension(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """The mean analytic KL(q(z_j|x) || N(0, 1)) of every latent dimension j over ``x``, shape (latent,).
+def kl_per_dimension(model, x: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> torch.Tensor:
+    """The mean KL(q(z_j|x) || p(z_j)) of every latent dimension j over ``x``, shape (latent,).
 
-        KL_j(x) = 1/2 (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)
+    For the N(0, I) prior it is exact,
 
-    The terms sum to the mean total KL of ``losses.kl_divergence``, in nats per image; a
-    dimension with KL near 0 carries no information about x (posterior collapse).
+        KL_j(x) = 1/2 (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2),
+
+    and the terms sum to the mean total KL of ``losses.kl_divergence``, in nats per image; a
+    dimension with KL near 0 carries no information about x (posterior collapse). For a learned
+    prior p(z_j) is the prior's marginal along j and the KL a Monte Carlo estimate with one draw
+    per image (seeded with ``seed``); for the first layer of a hierarchical VAE it is the KL from
+    p(z1_j|z2) (see ``kl_by_dimension`` of ``vaelab.models``).
     Autoencoders have no q(z|x): they raise ValueError.
     """
+    if not model.variational:
+        raise ValueError("an autoencoder has no q(z|x): there is no KL to split")
     model.eval()
     device = model_device(model)
+    generator = torch.Generator().manual_seed(seed)
     total = torch.zeros(model.latent_dim, dtype=torch.float64)
     for start in range(0, len(x), batch_size):
-        mu, logvar = model.encode(x[start:start + batch_size].to(device))
-        if logvar is None:
-            raise ValueError("an autoencoder has no q(z|x): there is no KL to split")
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
+        kl = model.kl_by_dimension(x[start:start + batch_size].to(device), generator)
         total += on_cpu(kl).double().sum(dim=0)
     return (total / len(x)).float()
 

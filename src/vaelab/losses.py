@@ -6,7 +6,8 @@ For an image x with pixel intensities in [0, 1] and a decoder that outputs Berno
              = sum over pixels of BCE(logits, x)  +  -1/2 sum_j (1 + log s_j^2 - m_j^2 - s_j^2)
 
 The first term (the reconstruction) is estimated with the one sample z that ``forward`` drew;
-the KL between two Gaussians is exact. Both are summed over pixels or latent dimensions and
+the KL between two Gaussians is exact. (With a learned prior, ``vaelab.priors``, the KL has no
+closed form and is estimated with the same z: ``elbo_loss``.) Both are summed over pixels or latent dimensions and
 averaged over the batch, so every number is in nats per image. ``beta`` weights the KL term
 (beta-VAE, KL warm-up); ``free_bits`` lets every latent dimension carry that many nats without
 cost (Kingma et al. 2016). Neither changes the reported ``kl``, which is always the true KL.
@@ -52,14 +53,30 @@ def neg_elbo(logits, x, mu, logvar, beta: float = 1.0, free_bits: float = 0.0) -
     With ``free_bits`` = lambda > 0 the optimised KL term is sum_j max(lambda, KL_j), KL_j being
     dimension j's KL averaged over the batch: a dimension that carries less than lambda nats is
     not pushed back to the prior, which keeps latent dimensions from collapsing."""
+    kl = None if logvar is None else kl_per_dimension(mu, logvar)
+    return elbo_loss(logits, x, kl, beta=beta, free_bits=free_bits)
+
+
+def elbo_loss(logits, x, kl, beta: float = 1.0, free_bits: float = 0.0, groups=None) -> Loss:
+    """``neg_elbo`` for any VAE: ``kl`` (B, G) holds each image's KL split in G groups of latents
+    (``models.*.elbo_terms``), None for an autoencoder. ``groups`` gives the latent dimensions in
+    each group (None: one each); free bits then allow lambda nats per dimension of a group,
+    sum_g max(lambda * size_g, KL_g) (Kingma et al. 2016 group the latents in the same way).
+    For a learned prior a group's KL is a Monte Carlo estimate (see ``models``), and so is the
+    ``kl`` returned: its expectation is the KL."""
     recon = recon_nll(logits, x).mean()
-    if logvar is None:
+    if kl is None:
         zero = torch.zeros((), device=recon.device)
         return Loss(recon, recon, zero)
-    kl_dims = kl_per_dimension(mu, logvar).mean(dim=0)
-    kl = kl_dims.sum()
-    kl_term = kl_dims.clamp(min=free_bits).sum() if free_bits > 0 else kl
-    return Loss(recon + beta * kl_term, recon, kl)
+    kl_groups = kl.mean(dim=0)
+    total = kl_groups.sum()
+    if free_bits <= 0:
+        kl_term = total
+    elif groups is None:
+        kl_term = kl_groups.clamp(min=free_bits).sum()
+    else:
+        kl_term = torch.maximum(kl_groups, free_bits * groups.to(kl_groups.device)).sum()
+    return Loss(recon + beta * kl_term, recon, total)
 
 
 def kl_weight(step: int, warmup_steps: int, beta: float = 1.0) -> float:

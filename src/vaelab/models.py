@@ -10,9 +10,22 @@ code (``logvar`` is None, so the loss has no KL term). ``ConvVAE``/``ConvAE`` re
 two strided convolutions and two transposed convolutions. ``DeepVAE``/``DeepAE`` are wider,
 deeper MLPs (1024 and 512 units): the best VAE the course trains on a CPU budget.
 
+``HierarchicalVAE`` has two layers of latents (notebook 07).
+
 A VAE's ``forward`` always samples z = mu + sigma * eps, in training and in evaluation alike:
 the ELBO is an expectation over q(z|x), so evaluating it at z = mu would overstate the model.
 ``reconstruct`` decodes the mean code instead, for pictures.
+
+Every VAE has a prior p(z) (``vaelab.priors``): N(0, I) unless ``build`` is given a learned one
+(``prior="mog"`` or ``"vamp"``). What training and evaluation need from a VAE, whatever its
+prior and its number of layers, are five methods:
+
+    elbo_terms(x)            -> (logits, kl)  kl: (B, G) per-image KL of each of G groups of latents
+    kl_groups                   sizes of those groups (None: one group per latent dimension)
+    posterior(x), draw(posterior, n, generator, prior)
+                             -> n codes z ~ q(z|x) with log q(z|x) and log p(z) (the IWAE bound)
+    kl_by_dimension(x, generator) -> (B, latent) a KL per latent dimension
+    sample_latent(n, generator, temperature) -> n codes from the prior, on the CPU
 """
 
 from __future__ import annotations
@@ -20,6 +33,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from vaelab import losses, priors
 
 PIXELS = 28 * 28
 
@@ -29,7 +44,15 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
 
-class _Model(nn.Module):
+def _gaussian_kl(mu, logvar, mu_p, logvar_p):
+    """KL(N(mu, e^logvar) || N(mu_p, e^logvar_p)) of every dimension (closed form)."""
+    return 0.5 * (logvar_p - logvar + (logvar.exp() + (mu - mu_p).pow(2)) * torch.exp(-logvar_p) - 1)
+
+
+class Model(nn.Module):
+    """What every model of the course shares: subclasses define ``encode`` and ``decode`` (and
+    ``latent_dim``); ``variational = False`` makes an autoencoder."""
+
     variational = True
 
     def forward(self, x):
@@ -49,8 +72,95 @@ class _Model(nn.Module):
         """Pixel probabilities decoded from the mean code, shaped like ``x``."""
         return torch.sigmoid(self.decode(self.encode(x)[0])).view_as(x)
 
+    # --- The prior, and what the loss and the evaluation need -------------------------------
 
-class VAE(_Model):
+    @property
+    def learned_prior(self):
+        """The learned prior module, or None for N(0, I) (the KL then has a closed form)."""
+        prior = self._modules.get("prior")
+        return prior if prior is not None and prior.learned else None
+
+    def encode_top(self, x):
+        """(mu, logvar) of the latents the prior p(z) is on: here all of them (a VampPrior's encoder)."""
+        return self.encode(x)
+
+    def prior_components(self):
+        """(log w, means, log-variances) of the prior's mixture, on the model's device (N(0, I): K = 1)."""
+        prior = self._modules.get("prior") or priors.StandardNormal(self.latent_dim)
+        return prior.components(self)
+
+    @property
+    def kl_groups(self):
+        """Latent dimensions in each column of ``elbo_terms``' KL (None: one column per dimension)."""
+        return None if self.learned_prior is None else torch.tensor([float(self.latent_dim)])
+
+    def elbo_terms(self, x):
+        """(logits, kl) of one draw z ~ q(z|x): kl (B, G) per image, None for an autoencoder.
+
+        With N(0, I) the KL is exact, one column per latent dimension (``losses.kl_per_dimension``).
+        With a learned prior it has no closed form; one column holds the single-sample Monte Carlo
+        estimate log q(z|x) - log p(z) at the z the decoder saw: unbiased, its mean over a batch is
+        the KL in expectation (and the ELBO's estimate stays unbiased)."""
+        if not self.variational:
+            return self(x)[0], None
+        if self.learned_prior is None:
+            logits, mu, logvar = self(x)
+            return logits, losses.kl_per_dimension(mu.float(), logvar.float())
+        mu, logvar = self.encode(x)
+        z = reparameterize(mu, logvar)
+        kl = priors.gaussian_log_prob(z, mu, logvar) - priors.mixture_log_prob(z, *self.prior_components())
+        return self.decode(z), kl.unsqueeze(1)
+
+    def posterior(self, x):
+        """What ``draw`` needs of q(z|x) for a batch of images: (mu, logvar)."""
+        mu, logvar = self.encode(x)
+        if logvar is None:
+            raise ValueError("an autoencoder has no q(z|x): the importance-sampled bound needs a VAE")
+        return mu, logvar
+
+    def draw(self, posterior, n: int, generator, prior=None):
+        """n codes z ~ q(z|x) per image, (n, B, latent), with log q(z|x) and log p(z), each (n, B).
+
+        eps comes from ``generator`` (CPU); ``prior`` is ``prior_components()`` (computed once by the
+        caller for many draws), ignored for N(0, I)."""
+        mu, logvar = posterior
+        eps = torch.randn(n, *mu.shape, generator=generator).to(mu.device)
+        z = mu + torch.exp(0.5 * logvar) * eps  # (n, B, latent)
+        log_q = -0.5 * (eps.pow(2) + logvar + priors.LOG_2PI).sum(dim=2)
+        if self.learned_prior is None:
+            log_p = -0.5 * (z.pow(2) + priors.LOG_2PI).sum(dim=2)
+        else:
+            log_p = priors.mixture_log_prob(z, *(prior if prior is not None else self.prior_components()))
+        return z, log_q, log_p
+
+    def kl_by_dimension(self, x, generator=None):
+        """(B, latent): KL(q(z_j|x) || p_j(z_j)) of every latent dimension j.
+
+        N(0, I): exact, and the columns sum to the KL. A learned prior: p_j is the prior's marginal
+        along j, estimated with one draw z ~ q(z|x); the dimensions of a mixture are not
+        independent, so these do not sum to the KL (they show which dimensions carry information)."""
+        mu, logvar = self.posterior(x)
+        if self.learned_prior is None:
+            return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
+        z, _, _ = self.draw((mu, logvar), 1, generator)
+        z = z[0]
+        log_q = -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + priors.LOG_2PI)
+        return log_q - priors.marginal_log_prob(z, *self.prior_components())
+
+    def sample_latent(self, n: int, generator=None, temperature: float = 1.0) -> torch.Tensor:
+        """n codes from the prior (scaled by ``temperature``), on the CPU: N(0, I) draws
+        ``temperature * eps``; a mixture draws a component, then its mean plus scaled noise."""
+        if self.learned_prior is None:
+            return temperature * torch.randn(n, self.latent_dim, generator=generator)
+        return priors.sample_mixture(n, *self.prior_components(), generator=generator, temperature=temperature).cpu()
+
+    @property
+    def latent_layers(self) -> dict:
+        """Name -> slice of the code for each layer of latents (one layer here)."""
+        return {"z": slice(0, self.latent_dim)}
+
+
+class VAE(Model):
     """The seeds' MLP VAE: 784 -> 400 -> (mu, logvar); latent -> 400 -> 784 logits."""
 
     def __init__(self, latent_dim: int = 10, hidden: int = 400):
@@ -70,7 +180,7 @@ class VAE(_Model):
         return self.fc4(F.relu(self.fc3(z)))
 
 
-class AE(_Model):
+class AE(Model):
     """The baseline: the same layers, with a deterministic code and no KL."""
 
     variational = False
@@ -90,7 +200,7 @@ class AE(_Model):
         return self.fc4(F.relu(self.fc3(z)))
 
 
-class DeepVAE(_Model):
+class DeepVAE(Model):
     """A wider, deeper MLP VAE: 784 -> 1024 -> 512 -> (mu, logvar); latent -> 512 -> 1024 -> 784,
     with SiLU activations (x * sigmoid(x)), which train to a better ELBO here than ReLU.
 
@@ -116,7 +226,7 @@ class DeepAE(DeepVAE):
     variational = False
 
 
-class ConvVAE(_Model):
+class ConvVAE(Model):
     """Conv encoder 1x28x28 -> 32x14x14 -> 64x7x7 -> dense -> (mu, logvar); the decoder mirrors it."""
 
     def __init__(self, latent_dim: int = 10, channels: int = 32, hidden: int = 256):
@@ -145,11 +255,147 @@ class ConvAE(ConvVAE):
     variational = False
 
 
-MODELS = {"vae": VAE, "ae": AE, "conv-vae": ConvVAE, "conv-ae": ConvAE, "deep-vae": DeepVAE, "deep-ae": DeepAE}
+class HierarchicalVAE(Model):
+    """Two layers of latents (Tomczak & Welling 2018's two-layer VAE, in the deep MLP's sizes):
+
+        generative model  p(z2) p(z1|z2) p(x|z1, z2)
+        inference model   q(z2|x) q(z1|x, z2)
+
+    z2 (the top) gets the prior (N(0, I), a mixture or a VampPrior); p(z1|z2) is a Gaussian whose
+    mean and variance an MLP computes from z2. The decoder sees both layers, and q(z1|x, z2) sees
+    the image and the top code: in the plain chain z2 -> z1 -> x the top layer mostly collapses
+    (Burda et al. 2016 found few active units there), because x can be explained by z1 alone.
+
+    The code of the shared interface is z = [z1, z2] (``latent_dim`` = d1 + d2, half each).
+    ``encode`` gives the means along the mean path: mu2(x), then mu1(x, mu2) (and the log-variances).
+    The KL has one column per dimension: KL(q(z1_j|x, z2) || p(z1_j|z2)), exact given the drawn
+    z2, and the top layer's KL as in a one-layer VAE; together their expectation is the ELBO's KL,
+    E_q[log q(z1, z2|x) - log p(z1, z2)]."""
+
+    def __init__(self, latent_dim: int = 40, hidden: tuple = (1024, 512)):
+        super().__init__()
+        if latent_dim < 2 or latent_dim % 2:
+            raise ValueError(f"a hierarchical VAE splits its latents in two layers: latent_dim must be even, not {latent_dim}")
+        self.latent_dim = latent_dim
+        self.d1 = self.d2 = latent_dim // 2
+        h1, h2 = hidden
+        self.trunk = nn.Sequential(nn.Linear(PIXELS, h1), nn.SiLU(), nn.Linear(h1, h2), nn.SiLU())
+        self.q_z2 = nn.Linear(h2, 2 * self.d2)
+        self.q_z1 = nn.Sequential(nn.Linear(h2 + self.d2, h2), nn.SiLU(), nn.Linear(h2, 2 * self.d1))
+        self.p_z1 = nn.Sequential(nn.Linear(self.d2, h2), nn.SiLU(), nn.Linear(h2, 2 * self.d1))
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, h2), nn.SiLU(), nn.Linear(h2, h1), nn.SiLU(), nn.Linear(h1, PIXELS))
+
+    def encode_top(self, x):
+        return self.q_z2(self.trunk(x.reshape(-1, PIXELS))).chunk(2, dim=-1)
+
+    def _q_z1(self, h, z2):
+        return self.q_z1(torch.cat([h, z2], dim=-1)).chunk(2, dim=-1)
+
+    def _p_z1(self, z2):
+        return self.p_z1(z2).chunk(2, dim=-1)
+
+    def encode(self, x):
+        h = self.trunk(x.reshape(-1, PIXELS))
+        mu2, logvar2 = self.q_z2(h).chunk(2, dim=-1)
+        mu1, logvar1 = self._q_z1(h, mu2)
+        return torch.cat([mu1, mu2], dim=-1), torch.cat([logvar1, logvar2], dim=-1)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def _sample(self, x):
+        h = self.trunk(x.reshape(-1, PIXELS))
+        mu2, logvar2 = self.q_z2(h).chunk(2, dim=-1)
+        z2 = reparameterize(mu2, logvar2)
+        mu1, logvar1 = self._q_z1(h, z2)
+        z1 = reparameterize(mu1, logvar1)
+        return (z1, mu1, logvar1), (z2, mu2, logvar2)
+
+    def forward(self, x):
+        (z1, mu1, logvar1), (z2, mu2, logvar2) = self._sample(x)
+        return self.decode(torch.cat([z1, z2], dim=-1)), torch.cat([mu1, mu2], dim=-1), torch.cat([logvar1, logvar2], dim=-1)
+
+    @property
+    def kl_groups(self):
+        if self.learned_prior is None:
+            return None
+        return torch.tensor([1.0] * self.d1 + [float(self.d2)])
+
+    def _top_kl(self, z2, mu2, logvar2):
+        if self.learned_prior is None:
+            return losses.kl_per_dimension(mu2, logvar2)
+        return (priors.gaussian_log_prob(z2, mu2, logvar2)
+                - priors.mixture_log_prob(z2, *self.prior_components())).unsqueeze(1)
+
+    def elbo_terms(self, x):
+        (z1, mu1, logvar1), (z2, mu2, logvar2) = self._sample(x)
+        kl1 = _gaussian_kl(mu1, logvar1, *self._p_z1(z2))
+        return self.decode(torch.cat([z1, z2], dim=-1)), torch.cat([kl1, self._top_kl(z2, mu2, logvar2)], dim=1)
+
+    def posterior(self, x):
+        h = self.trunk(x.reshape(-1, PIXELS))
+        return (h, *self.q_z2(h).chunk(2, dim=-1))
+
+    def draw(self, posterior, n: int, generator, prior=None):
+        h, mu2, logvar2 = posterior
+        eps2 = torch.randn(n, *mu2.shape, generator=generator).to(mu2.device)
+        eps1 = torch.randn(n, len(mu2), self.d1, generator=generator).to(mu2.device)
+        z2 = mu2 + torch.exp(0.5 * logvar2) * eps2  # (n, B, d2)
+        mu1, logvar1 = self._q_z1(h.expand(n, *h.shape), z2)
+        z1 = mu1 + torch.exp(0.5 * logvar1) * eps1
+        log_q = (-0.5 * (eps2.pow(2) + logvar2 + priors.LOG_2PI).sum(dim=2)
+                 - 0.5 * (eps1.pow(2) + logvar1 + priors.LOG_2PI).sum(dim=2))
+        if self.learned_prior is None:
+            log_p2 = -0.5 * (z2.pow(2) + priors.LOG_2PI).sum(dim=2)
+        else:
+            log_p2 = priors.mixture_log_prob(z2, *(prior if prior is not None else self.prior_components()))
+        log_p1 = priors.gaussian_log_prob(z1, *self._p_z1(z2))
+        return torch.cat([z1, z2], dim=-1), log_q, log_p2 + log_p1
+
+    def kl_by_dimension(self, x, generator=None):
+        """z1: KL(q(z1_j|x, z2) || p(z1_j|z2)) at one drawn z2 (these sum to the layer's KL in
+        expectation); z2: as in a one-layer VAE (exact for N(0, I), the marginal's otherwise)."""
+        h, mu2, logvar2 = self.posterior(x)
+        eps2 = torch.randn(mu2.shape, generator=generator).to(mu2.device)
+        z2 = mu2 + torch.exp(0.5 * logvar2) * eps2
+        mu1, logvar1 = self._q_z1(h, z2)
+        kl1 = _gaussian_kl(mu1, logvar1, *self._p_z1(z2))
+        if self.learned_prior is None:
+            kl2 = losses.kl_per_dimension(mu2, logvar2)
+        else:
+            log_q = -0.5 * ((z2 - mu2).pow(2) * torch.exp(-logvar2) + logvar2 + priors.LOG_2PI)
+            kl2 = log_q - priors.marginal_log_prob(z2, *self.prior_components())
+        return torch.cat([kl1, kl2], dim=1)
+
+    def sample_latent(self, n: int, generator=None, temperature: float = 1.0) -> torch.Tensor:
+        """z2 from the prior, then z1 ~ p(z1|z2) (both scaled by ``temperature``); [z1, z2] on the CPU."""
+        device = next(self.parameters()).device
+        if self.learned_prior is None:
+            z2 = (temperature * torch.randn(n, self.d2, generator=generator)).to(device)
+        else:
+            z2 = priors.sample_mixture(n, *self.prior_components(), generator=generator, temperature=temperature)
+        mu1, logvar1 = self._p_z1(z2)
+        eps1 = torch.randn(n, self.d1, generator=generator).to(device)
+        return torch.cat([mu1 + temperature * torch.exp(0.5 * logvar1) * eps1, z2], dim=-1).cpu()
+
+    @property
+    def latent_layers(self) -> dict:
+        return {"z1": slice(0, self.d1), "z2": slice(self.d1, self.latent_dim)}
 
 
-def build(name: str, latent_dim: int = 10, **kwargs) -> nn.Module:
-    try:
-        return MODELS[name](latent_dim=latent_dim, **kwargs)
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+MODELS = {"vae": VAE, "ae": AE, "conv-vae": ConvVAE, "conv-ae": ConvAE, "deep-vae": DeepVAE, "deep-ae": DeepAE,
+          "hvae": HierarchicalVAE}
+
+
+def build(name: str, latent_dim: int = 10, prior: str = "normal", components: int = 500, **kwargs) -> nn.Module:
+    """A model by name, with the prior ``prior`` (``normal``, ``mog`` or ``vamp``, with
+    ``components`` components or pseudo-inputs) on its (top) latents."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    model = MODELS[name](latent_dim=latent_dim, **kwargs)
+    if prior != "normal":
+        if not model.variational:
+            raise ValueError(f"an autoencoder ({name}) has no prior to learn")
+        top = model.d2 if isinstance(model, HierarchicalVAE) else latent_dim
+        model.prior = priors.build(prior, top, components)
+    return model

@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 import vaelab
-from vaelab import data, losses, models
+from vaelab import data, losses, models, priors
 from vaelab.device import accumulator_dtype, model_device, pick_device, rng_state, seeded, set_rng_state
 from vaelab.paths import atomic_path, atomic_write_bytes, project_root
 
@@ -39,7 +39,7 @@ from vaelab.paths import atomic_path, atomic_write_bytes, project_root
 LIMITS = {
     "latent_dim": (int, 1, 1024), "epochs": (int, 1, 10_000), "batch_size": (int, 1, 60_000),
     "lr": (float, 1e-8, 1.0), "beta": (float, 0.0, 1000.0), "warmup_epochs": (float, 0.0, 10_000.0),
-    "free_bits": (float, 0.0, 100.0), "seed": (int, 0, 2**32 - 1),
+    "free_bits": (float, 0.0, 100.0), "seed": (int, 0, 2**32 - 1), "components": (int, 1, 10_000),
 }
 SCHEDULES = ("constant", "cosine")
 
@@ -47,8 +47,10 @@ SCHEDULES = ("constant", "cosine")
 @dataclass
 class TrainConfig:
     dataset: str = "fashion-mnist"
-    model: str = "vae"  # vae | ae | conv-vae | conv-ae
-    latent_dim: int = 10
+    model: str = "vae"  # vae | ae | conv-vae | conv-ae | deep-vae | deep-ae | hvae
+    latent_dim: int = 10  # for hvae: both layers together, half each
+    prior: str = "normal"  # normal (N(0, I)) | mog (a learned mixture) | vamp (VampPrior); see vaelab.priors
+    components: int = 500  # mixture components or pseudo-inputs of a learned prior
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
@@ -71,6 +73,12 @@ class TrainConfig:
             check_option(name, getattr(self, name))
         if self.warmup_epochs > self.epochs:
             raise ConfigError(f"warmup_epochs ({self.warmup_epochs:g}) must be at most epochs ({self.epochs})")
+        if self.prior not in priors.PRIORS:
+            raise ConfigError(f"prior must be one of {', '.join(priors.PRIORS)}, not {self.prior!r}")
+        if self.prior != "normal" and not models.MODELS[self.model].variational:
+            raise ConfigError(f"prior {self.prior!r} needs a VAE; {self.model} is an autoencoder and has no prior")
+        if self.model == "hvae" and self.latent_dim % 2:
+            raise ConfigError(f"latent_dim of hvae must be even (two layers, half each), not {self.latent_dim}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
         for name in ("binarize", "amp"):
@@ -112,8 +120,8 @@ def code_fingerprint() -> str:
     without docstrings, so editing a comment or a docstring does not throw trained runs away."""
     root = Path(vaelab.__file__).parent
     digest = hashlib.sha256()
-    for path in sorted([root / "models.py", root / "losses.py", root / "train.py", root / "device.py",
-                        root / "numeric.py", *root.glob("data/*.py")]):
+    for path in sorted([root / "models.py", root / "losses.py", root / "priors.py", root / "train.py",
+                        root / "device.py", root / "numeric.py", *root.glob("data/*.py")]):
         digest.update(path.relative_to(root).as_posix().encode() + _code_only(path.read_text()).encode())
     return digest.hexdigest()[:16]
 
@@ -130,6 +138,11 @@ def _code_only(source: str) -> str:
     return ast.dump(tree)
 
 
+def build_model(cfg: TrainConfig) -> torch.nn.Module:
+    """The untrained model of a config (on the CPU), with its prior."""
+    return models.build(cfg.model, cfg.latent_dim, prior=cfg.prior, components=cfg.components)
+
+
 def as_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float32 (N, 784) in [0, 1], the layout every model takes."""
     return images.reshape(len(images), -1).float().div_(255)
@@ -140,7 +153,9 @@ def evaluate(model, x: torch.Tensor, batch_size: int = 1000, seed: int = 0, bina
     """Mean recon, KL and -ELBO in nats per image over ``x`` (float, (N, 784)), on the model's device.
 
     z is sampled from q(z|x), as in training (never set to the mean); the noise comes from its
-    own seeded stream, so the result is repeatable and the caller's random state is untouched."""
+    own seeded stream, so the result is repeatable and the caller's random state is untouched.
+    The KL is the model's (``elbo_terms``): exact for N(0, I), a one-draw Monte Carlo estimate
+    for a learned prior."""
     model.eval()
     device = model_device(model)
     totals = torch.zeros(2, dtype=torch.float64)
@@ -151,9 +166,9 @@ def evaluate(model, x: torch.Tensor, batch_size: int = 1000, seed: int = 0, bina
             if binarize:
                 xb = torch.bernoulli(xb.cpu(), generator=generator)
             xb = xb.to(device)
-            logits, mu, logvar = model(xb)
+            logits, kl = model.elbo_terms(xb)
             recon = losses.recon_nll(logits, xb)
-            kl = losses.kl_divergence(mu, logvar) if logvar is not None else torch.zeros_like(recon)
+            kl = kl.sum(dim=1) if kl is not None else torch.zeros_like(recon)
             totals += torch.stack([recon.sum(), kl.sum()]).cpu().double()
     recon, kl = (totals / len(x)).tolist()
     return {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
@@ -246,7 +261,7 @@ def load_run(folder, device: str = "cpu") -> Run:
         raise RunError(f"{folder}: no such run folder")
     cfg = TrainConfig(**read_record(folder)["config"])
     device = pick_device(device)
-    model = models.build(cfg.model, cfg.latent_dim)
+    model = build_model(cfg)
     _load_weights(model, folder / "best.safetensors", device)
     model.to(device).eval()
     history = _read_json(folder / "history.json", list)
@@ -297,7 +312,7 @@ def fit(cfg: TrainConfig, train_x: torch.Tensor, val_x: torch.Tensor, folder, pr
         _write_json(config_path, record)
 
     torch.manual_seed(cfg.seed)
-    model = models.build(cfg.model, cfg.latent_dim).to(device)
+    model = build_model(cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, **({"fused": True} if device.type in ("cpu", "cuda") else {}))
     shuffle = torch.Generator().manual_seed(cfg.seed)
     history, best, epoch0 = [], float("inf"), 0
@@ -334,9 +349,9 @@ def fit(cfg: TrainConfig, train_x: torch.Tensor, val_x: torch.Tensor, folder, pr
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / (cfg.epochs * steps_per_epoch)))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
-                logits, mu, logvar = model(xb)
-            loss = losses.neg_elbo(logits.float(), xb, mu.float(), logvar.float() if logvar is not None else None,
-                                   beta=weight, free_bits=cfg.free_bits)  # the loss in float32, whatever the forward pass used
+                logits, kl = model.elbo_terms(xb)
+            loss = losses.elbo_loss(logits.float(), xb, kl.float() if kl is not None else None, beta=weight,
+                                    free_bits=cfg.free_bits, groups=model.kl_groups)  # the loss in float32
             if not torch.isfinite(loss.total):
                 raise TrainingError(f"{folder}: epoch {epoch + 1}, step {i + 1}: the loss is {loss.total.item()} "
                                     f"(not finite); training stopped. Try a lower --lr, or check the input data.")
@@ -377,7 +392,7 @@ def test_metrics(run: Run, test_x: torch.Tensor) -> dict:
     test = evaluate(run.model, test_x, seed=cfg.seed, binarize=cfg.binarize)
     floor = losses.bce_floor(test_x).mean().item() if not cfg.binarize else 0.0
     return {
-        "dataset": cfg.dataset, "model": cfg.model, "latent_dim": cfg.latent_dim, "seed": cfg.seed,
+        "dataset": cfg.dataset, "model": cfg.model, "latent_dim": cfg.latent_dim, "prior": cfg.prior, "seed": cfg.seed,
         "epochs": cfg.epochs, "beta": cfg.beta, "binarize": cfg.binarize, "best_epoch": best["epoch"],
         "test_neg_elbo": test["neg_elbo"], "test_recon": test["recon"], "test_kl": test["kl"],
         "val_neg_elbo": best["val_neg_elbo"], "bce_floor": floor,
@@ -395,8 +410,9 @@ def split_tensors(dataset: str) -> dict:
 
 
 def run_dir(cfg: TrainConfig) -> Path:
-    """The standard folder of a config: ``runs/<dataset>/<model>-z<latent>-e<epochs>[-b<beta>][-w<warmup>][-fb<free bits>][-bin]-s<seed>``."""
+    """The standard folder of a config: ``runs/<dataset>/<model>-z<latent>-e<epochs>[-<prior><K>][-b<beta>][-w<warmup>][-fb<free bits>][-bin]-s<seed>``."""
     name = f"{cfg.model}-z{cfg.latent_dim}-e{cfg.epochs}"
+    name += f"-{cfg.prior}{cfg.components}" if cfg.prior != "normal" else ""
     name += f"-b{cfg.beta:g}" if cfg.beta != 1 else ""
     name += f"-w{cfg.warmup_epochs:g}" if cfg.warmup_epochs else ""
     name += f"-fb{cfg.free_bits:g}" if cfg.free_bits else ""
