@@ -103,3 +103,14 @@ def test_manifold_labels_axes_with_the_code_values():
     ax = plots.manifold(np.zeros((16, 784)), values).axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["-1.5", "0.5"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["1.5", "-0.5"]
+
+
+def test_aggregate_posterior_draws_the_codes_inside_labelled_mass_contours():
+    rng = np.random.default_rng(0)
+    codes, labels = rng.normal(size=(200, 2)), np.repeat(np.arange(10), 20)
+    log_normal = lambda z: -0.5 * (np.asarray(z) ** 2).sum(axis=1) - np.log(2 * np.pi)
+    fig = plots.aggregate_posterior(codes, labels, CLASSES, log_normal, title="codes")
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in ax.texts) == ["50 %", "90 %", "99 %"]
+    assert ax.get_xlabel() == "$z_1$" and [t.get_text() for t in ax.get_legend().get_texts()] == CLASSES
+    assert plots.dataset_name("fashion-mnist") == "Fashion-MNIST"

@@ -233,3 +233,39 @@ def test_a_learned_prior_trains_and_its_parameters_are_saved(tmp_path, model, pr
 def test_prior_options_are_checked(fields, message):
     with pytest.raises(train.ConfigError, match=message):
         train.TrainConfig(**fields).check()
+
+
+def test_the_kl_splits_into_information_and_the_priors_gap():
+    """Codes that ignore the image: q(z|x) = N(m, s^2) for every x gives I(x; z) = 0 and
+    KL(q(z) || p(z)) = KL(N(m, s^2) || N(0, 1)); a prior equal to that posterior closes the gap."""
+    torch.manual_seed(0)
+    model = models.build("vae", latent_dim=2, hidden=8)
+    with torch.no_grad():
+        for layer in (model.fc21, model.fc22):
+            layer.weight.zero_()
+        model.fc21.bias.copy_(torch.tensor([1.0, -0.5]))
+        model.fc22.bias.fill_(math.log(0.25))
+    x = torch.rand(300, 784)
+    gap = evaluate.prior_gap(model, x, n=4000)
+    assert gap["marginal_kl"] == pytest.approx(gap["kl"], abs=0.04) and abs(gap["mutual_information"]) < 0.04  # Monte Carlo
+    assert gap["kl"] == pytest.approx(0.5 * (2 * 0.25 - 2 - 2 * math.log(0.25) + 1.25), rel=1e-5)
+    learned = models.build("vae", latent_dim=2, prior="mog", components=1, hidden=8)
+    learned.load_state_dict(model.state_dict(), strict=False)
+    with torch.no_grad():
+        learned.prior.means.copy_(torch.tensor([[1.0, -0.5]]))
+        learned.prior.logvars.fill_(math.log(0.25))
+    closed = evaluate.prior_gap(learned, x, n=4000)
+    assert abs(closed["marginal_kl"]) < 1e-6 and abs(closed["kl"]) < 0.05  # the one-draw KL estimate: about 0
+
+
+def test_posterior_samples_are_seeded_draws_of_each_models_q():
+    torch.manual_seed(0)
+    model = models.build("hvae", latent_dim=4, hidden=(32, 16))
+    x = torch.rand(50, 784)
+    a = evaluate.sample_posterior(model, x, seed=3)
+    assert a.shape == (50, 4) and torch.equal(a, evaluate.sample_posterior(model, x, seed=3))
+    assert not torch.equal(a, evaluate.sample_posterior(model, x, seed=4))
+    flat = models.build("vae", latent_dim=2, hidden=8)
+    with torch.no_grad():
+        flat.fc22.bias.fill_(-40.0)  # a posterior that is a point: the draw is the mean
+    torch.testing.assert_close(evaluate.sample_posterior(flat, x), evaluate.encode_mean(flat, x))

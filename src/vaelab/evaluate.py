@@ -28,7 +28,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
-from vaelab import latent, losses
+from vaelab import latent, losses, priors
 from vaelab.device import model_device, on_cpu
 
 LOG_2PI = math.log(2 * math.pi)
@@ -42,6 +42,17 @@ def encode_mean(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     model.eval()
     device = model_device(model)
     return torch.cat([on_cpu(model.encode(x[i:i + batch_size].to(device))[0]) for i in range(0, len(x), batch_size)])
+
+
+@torch.no_grad()
+def sample_posterior(model, x: torch.Tensor, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
+    """One code z ~ q(z|x) of every image (the model's ``draw``; its noise from a CPU generator
+    seeded with ``seed``), shape (N, latent), on the CPU."""
+    model.eval()
+    device = model_device(model)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.cat([on_cpu(model.draw(model.posterior(x[i:i + batch_size].to(device)), 1, generator)[0][0])
+                      for i in range(0, len(x), batch_size)])
 
 
 @torch.no_grad()
@@ -206,6 +217,39 @@ def kl_per_dimension(model, x: torch.Tensor, batch_size: int = 1000, seed: int =
         kl = model.kl_by_dimension(x[start:start + batch_size].to(device), generator)
         total += on_cpu(kl).double().sum(dim=0)
     return (total / len(x)).float()
+
+
+@torch.no_grad()
+def prior_gap(model, x: torch.Tensor, n: int = 2000, seed: int = 0, batch_size: int = 1000) -> dict:
+    """How the KL term of the ELBO splits, averaged over the images ``x`` (Hoffman & Johnson 2016):
+
+        E_x KL(q(z|x) || p(z)) = I(x; z) + KL(q(z) || p(z)),   q(z) = 1/N sum_n q(z|x_n)
+
+    I(x; z) is the information the codes carry about the images; KL(q(z) || p(z)) the nats paid
+    only because the prior puts its mass elsewhere than the codes (the "aggregate posterior" q(z)):
+    zero for the best possible prior, p(z) = q(z). Both are estimated by Monte Carlo with ``n``
+    draws z ~ q(z) (an image, then its posterior), log q(z) being the mixture of all N posteriors
+    (``priors.mixture_log_prob``). For many latent dimensions and a finite N the estimate of
+    KL(q(z) || p(z)) is biased low (each z sits on its own image's posterior). One-layer VAEs only.
+    Returns {"kl": ..., "marginal_kl": KL(q(z) || p(z)), "mutual_information": kl - marginal_kl}."""
+    if not model.variational or len(getattr(model, "latent_layers", {"z": 0})) != 1:
+        raise ValueError("prior_gap needs a one-layer VAE")
+    model.eval()
+    device = model_device(model)
+    generator = torch.Generator().manual_seed(seed)
+    codes = [model.encode(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
+    mu, logvar = torch.cat([c[0] for c in codes]).double(), torch.cat([c[1] for c in codes]).double()
+    mu, logvar = on_cpu(mu), on_cpu(logvar)  # float64 on the CPU
+    pick = torch.randint(len(x), (n,), generator=generator)
+    z = mu[pick] + torch.exp(0.5 * logvar[pick]) * torch.randn(n, mu.shape[1], generator=generator, dtype=torch.float64)
+    log_qz = priors.mixture_log_prob(z, torch.full((len(x),), -math.log(len(x)), dtype=torch.float64), mu, logvar)
+    if model.learned_prior is None:
+        log_pz = -0.5 * (z.pow(2) + priors.LOG_2PI).sum(dim=1)
+    else:
+        log_pz = priors.mixture_log_prob(z, *(on_cpu(t).double() for t in model.prior_components()))
+    kl = kl_per_dimension(model, x, batch_size, seed).sum().item()
+    marginal = (log_qz - log_pz).mean().item()
+    return {"kl": kl, "marginal_kl": marginal, "mutual_information": kl - marginal}
 
 
 # --- What the codes know about the labels -----------------------------------------------------

@@ -15,7 +15,13 @@ import numpy as np
 from vaelab import paths
 
 DPI = 100
+DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}
 SIZES = {"wide": (10.0, 4.0), "square": (6.0, 6.0), "grid": (10.0, 10.0), "pair": (12.0, 6.0), "triple": (15.0, 5.2)}
+
+
+def dataset_name(dataset: str) -> str:
+    """The name a title uses: "Fashion-MNIST" for the slug "fashion-mnist"."""
+    return DATASET_NAMES.get(dataset, dataset)
 
 
 def figure(size: str = "wide", nrows: int = 1, ncols: int = 1, **kwargs):
@@ -149,6 +155,31 @@ def latent_scatter(embeddings: dict, labels, class_names: list[str], title: str 
     fig.legend(handles, class_names, loc="outside right center", frameon=False, fontsize=8)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def aggregate_posterior(codes, labels, class_names: list[str], log_density, title: str = "", extent: float = 4.0):
+    """2-D codes (N, 2) coloured by class over the contours of a prior's density: where the
+    encoder puts the images against where the prior puts its mass. ``log_density`` maps (M, 2)
+    float64 codes to log p(z) (M,); the contours enclose 50, 90 and 99 % of the prior's mass."""
+    fig, ax = figure("square")
+    axis = np.linspace(-extent, extent, 241)
+    grid = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)
+    density = np.exp(np.asarray(log_density(grid), dtype=np.float64)).reshape(len(axis), len(axis))
+    mass = np.sort(density.ravel())[::-1]
+    cumulative = np.cumsum(mass) / mass.sum()
+    levels = sorted({mass[np.searchsorted(cumulative, q)] for q in (0.99, 0.9, 0.5)})
+    scatter_by_class(ax, codes, labels, class_names)
+    contours = ax.contour(axis, axis, density, levels=levels, colors="black", linewidths=1)
+    ax.clabel(contours, fmt=dict(zip(contours.levels, ["99 %", "90 %", "50 %"][-len(levels):])), fontsize=8)
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_aspect("equal")
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=plt.get_cmap("tab10")(c)) for c in range(len(class_names))]
+    ax.legend(handles, class_names, loc="upper left", fontsize=7, frameon=False, ncols=2)
+    ax.set_title(title)
     return fig
 
 

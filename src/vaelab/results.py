@@ -107,6 +107,8 @@ def model_row(name: str, run: train.Run, ctx: Context) -> dict:
     else:
         row.update(iw_nll=None, iw_neg_elbo=None, bce_floor=ctx.floor, excess_over_floor=None)
     row["active_units"] = evaluate.active_units(model, ctx.tensors["test"])[0]
+    row["active_units_by_layer"] = evaluate.active_units_by_layer(model, ctx.tensors["test"])
+    row["prior"] = cfg.prior
     row["recon_mse"] = evaluate.reconstruction_mse(model, ctx.tensors["test"])
     row.update(_probes(ctx, train_codes, test_codes))
     row["fd_prior"] = ctx.fd(evaluate.sample_prior(model, SAMPLES, seed=ctx.seed))
