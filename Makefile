@@ -31,12 +31,12 @@ NBCONVERT := jupyter nbconvert --to notebook --execute --inplace \
 PYTEST_NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 CHECK_DIR := build/check
 
-.PHONY: help setup data test unit nbval check-tolerance report notebooks notebooks-mnist docs serve browser colab bench-speed bench-quality bench-spread clean
+.PHONY: help setup data test unit nbval check-tolerance report notebooks notebooks-mnist docs serve browser colab bench-speed bench-quality bench-spread bench-search clean
 
 help:
 	@echo "make report   run every notebook top to bottom, refresh assets/ (and build the site)"
 	@echo "make test     unit tests + the notebooks' regression check (exact or tolerance tier) + the site in a browser"
-	@echo "make bench-speed (about 2 min) | bench-quality (about 25 min): the benchmarks, on an idle machine"
+	@echo "make bench-speed (about 2 min) | bench-quality (about 40 min) | bench-search (about 70 min): the benchmarks, on an idle machine"
 	@echo "make docs     build the report site into site/ (make serve: on http://127.0.0.1:8000)"
 	@echo "make setup | data | unit | nbval | check-tolerance | notebooks | browser | colab | clean"
 
@@ -138,6 +138,9 @@ bench-quality: data
 
 bench-spread: data
 	$(PY) benchmarks/seed_spread.py
+
+bench-search: data  # the candidates behind train.best_config (learned priors, two layers)
+	$(PY) benchmarks/prior_search.py
 
 clean:
 	rm -rf build site .pytest_cache

@@ -113,10 +113,10 @@ Five models with the layers of the deep MLP VAE (1024 and 512 units, SiLU), the 
 prior and the number of layers differ. (On 2 CPU cores this cell trains for several minutes, once; later runs
 reuse `runs/`.)"""),
     code("""recipe = dict(dataset=dataset, latent_dim=latent_dim, epochs=epochs, lr=2e-3, schedule="cosine",
-              warmup_epochs=min(5, epochs / 2), components=components, seed=seed, device=device)
-variants = {"N(0, I)": dict(model="deep-vae"), "MoG prior": dict(model="deep-vae", prior="mog"),
-            "VampPrior": dict(model="deep-vae", prior="vamp"), "two layers": dict(model="hvae"),
-            "two layers + VampPrior": dict(model="hvae", prior="vamp")}
+              warmup_epochs=min(5, epochs / 2), seed=seed, device=device)
+variants = {"N(0, I)": dict(model="deep-vae"), "MoG prior": dict(model="deep-vae", prior="mog", components=components),
+            "VampPrior": dict(model="deep-vae", prior="vamp", components=components), "two layers": dict(model="hvae"),
+            "two layers + VampPrior": dict(model="hvae", prior="vamp", components=components)}
 runs = {name: train.train(train.TrainConfig(**recipe, **kw)) for name, kw in variants.items()}
 pd.DataFrame({name: {"model": r.config.model, "prior": r.config.prior, "epochs": r.config.epochs,
                      "parameters": r.metrics["parameters"], "minutes": round(sum(h["wall_seconds"] for h in r.history) / 60, 1)}
@@ -124,10 +124,10 @@ pd.DataFrame({name: {"model": r.config.model, "prior": r.config.prior, "epochs":
     code("""ctx = results.Context.build(dataset, seed=seed, device=device)
 rows = [results.model_row(name, run, ctx) for name, run in runs.items()]
 table = pd.DataFrame({r["name"]: {"−ELBO": r["test_neg_elbo"], "recon": r["test_recon"], "KL": r["test_kl"],
-                                  "NLL (k=500)": r["iw_nll"], "active units": r["active_units"],
-                                  "per layer": r["active_units_by_layer"], "FD prior": r["fd_prior"]} for r in rows}).T
-base = table.loc["N(0, I)"]
-table["gain in NLL"] = base["NLL (k=500)"] - table["NLL (k=500)"]
+                                  "NLL (k=500)": r["iw_nll"], "FD prior": r["fd_prior"],
+                                  "active units": r["active_units"]} for r in rows}).T.astype(float)
+table["gain in NLL"] = table.loc["N(0, I)", "NLL (k=500)"] - table["NLL (k=500)"]
+table["active per layer"] = [" + ".join(str(n) for n in r["active_units_by_layer"].values()) for r in rows]
 table.round(2)"""),
     md("""−ELBO and KL: the test set (10,000 images; for a learned prior the KL is the Monte Carlo estimate, one draw
 per image). NLL: the importance-sampled bound, k = 500, on the fixed 1,000-image subset of notebook 06, under each
@@ -149,8 +149,7 @@ for ax, (name, run) in zip(axes.flat, runs.items()):
 axes.flat[-1].axis("off")
 fig.suptitle(f"{plots.dataset_name(dataset)}: samples from each model's prior")
 plots.save_figure(fig, f"07_prior_samples_{dataset}")"""),
-    md("""The VampPrior's pseudo-inputs are images the model learned; the 16 with the largest share of the prior's mass
-among the codes of the test images look like this:"""),
+    md("""The VampPrior's pseudo-inputs are images the model learned (they start as flat grey); the first 36 of them:"""),
     code("""vamp = runs["VampPrior"].model
 pseudo = vamp.prior.images().detach().cpu()
 fig, ax = plots.figure("square")

@@ -1,6 +1,7 @@
 """Learned priors and the hierarchical VAE: densities that integrate to one, KL estimates that
 agree with the closed form, ELBO terms that agree with a direct Monte Carlo estimate."""
 
+import dataclasses
 import math
 
 import pytest
@@ -269,3 +270,12 @@ def test_posterior_samples_are_seeded_draws_of_each_models_q():
     with torch.no_grad():
         flat.fc22.bias.fill_(-40.0)  # a posterior that is a point: the draw is the mean
     torch.testing.assert_close(evaluate.sample_posterior(flat, x), evaluate.encode_mean(flat, x))
+
+
+def test_components_name_another_run_only_for_a_learned_prior():
+    plain = dataclasses.asdict(train.TrainConfig(model="deep-vae"))
+    assert train.same_config(plain, {**plain, "components": 7})  # N(0, I) has no components
+    mog = dataclasses.asdict(train.TrainConfig(model="deep-vae", prior="mog", components=100))
+    assert not train.same_config(mog, {**mog, "components": 7})
+    older = {k: v for k, v in plain.items() if k not in ("prior", "components")}  # a record from before priors
+    assert train.same_config(older, plain) and not train.same_config(older, mog)

@@ -199,8 +199,13 @@ def _write_json(path: Path, obj) -> None:
 
 def same_config(a: dict, b: dict) -> bool:
     """Two recorded configs describe the same run: every field but ``device`` (``"auto"`` and
-    ``"cpu"`` may name the same device; the record's resolved device type is compared instead)."""
-    return {k: v for k, v in a.items() if k != "device"} == {k: v for k, v in b.items() if k != "device"}
+    ``"cpu"`` may name the same device; the record's resolved device type is compared instead),
+    and ``components`` only where the prior is learned. A field a record lacks has its default."""
+    def identity(config: dict) -> dict:
+        full = {**dataclasses.asdict(TrainConfig()), **config}
+        ignored = {"device"} | ({"components"} if full["prior"] == "normal" else set())
+        return {k: v for k, v in full.items() if k not in ignored}
+    return identity(a) == identity(b)
 
 
 def _first_line(error: Exception) -> str:
