@@ -31,7 +31,6 @@ from sklearn.pipeline import make_pipeline
 from vaelab import latent, losses, priors
 from vaelab.device import model_device, on_cpu
 
-LOG_2PI = math.log(2 * math.pi)
 DECODER_ROWS = 10_000  # rows decoded at once by importance_sampled_nll: about 30 MB of logits
 PROBE_MAX_ITER = 1000  # L-BFGS iterations of the linear probe (see linear_probe_accuracy)
 

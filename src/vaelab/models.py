@@ -49,6 +49,13 @@ def _gaussian_kl(mu, logvar, mu_p, logvar_p):
     return 0.5 * (logvar_p - logvar + (logvar.exp() + (mu - mu_p).pow(2)) * torch.exp(-logvar_p) - 1)
 
 
+def _marginal_kl(z, mu, logvar, components):
+    """One-draw estimate of KL(q(z_j|x) || p_j(z_j)) per dimension j, p_j the prior mixture's
+    marginal along j (``priors.marginal_log_prob``): (B, d) at the drawn codes z (B, d)."""
+    log_q = -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + priors.LOG_2PI)
+    return log_q - priors.marginal_log_prob(z, *components)
+
+
 class Model(nn.Module):
     """What every model of the course shares: subclasses define ``encode`` and ``decode`` (and
     ``latent_dim``); ``variational = False`` makes an autoencoder."""
@@ -142,10 +149,8 @@ class Model(nn.Module):
         mu, logvar = self.posterior(x)
         if self.learned_prior is None:
             return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
-        z, _, _ = self.draw((mu, logvar), 1, generator)
-        z = z[0]
-        log_q = -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + priors.LOG_2PI)
-        return log_q - priors.marginal_log_prob(z, *self.prior_components())
+        z = self.draw((mu, logvar), 1, generator)[0][0]
+        return _marginal_kl(z, mu, logvar, self.prior_components())
 
     def sample_latent(self, n: int, generator=None, temperature: float = 1.0) -> torch.Tensor:
         """n codes from the prior (scaled by ``temperature``), on the CPU: N(0, I) draws
@@ -363,8 +368,7 @@ class HierarchicalVAE(Model):
         if self.learned_prior is None:
             kl2 = losses.kl_per_dimension(mu2, logvar2)
         else:
-            log_q = -0.5 * ((z2 - mu2).pow(2) * torch.exp(-logvar2) + logvar2 + priors.LOG_2PI)
-            kl2 = log_q - priors.marginal_log_prob(z2, *self.prior_components())
+            kl2 = _marginal_kl(z2, mu2, logvar2, self.prior_components())
         return torch.cat([kl1, kl2], dim=1)
 
     def sample_latent(self, n: int, generator=None, temperature: float = 1.0) -> torch.Tensor:
