@@ -85,7 +85,7 @@ def sample_prior(model, n: int, seed: int = 0, temperature: float = 1.0) -> torc
     codes on every device."""
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    if hasattr(model, "sample_latent") and model.variational:
+    if model.variational:
         z = model.sample_latent(n, generator, temperature)
     else:
         z = temperature * torch.randn(n, model.latent_dim, generator=generator)
@@ -187,8 +187,7 @@ def active_units_by_layer(model, x: torch.Tensor, threshold: float = 0.01, batch
     """``active_units`` counted in each layer of latents: {"z": n} for a one-layer model,
     {"z1": n1, "z2": n2} for a hierarchical VAE (``latent_layers`` of ``vaelab.models``)."""
     activity = active_units(model, x, threshold, batch_size)[1]
-    layers = getattr(model, "latent_layers", {"z": slice(0, model.latent_dim)})
-    return {name: int((activity[part] > threshold).sum()) for name, part in layers.items()}
+    return {name: int((activity[part] > threshold).sum()) for name, part in model.latent_layers.items()}
 
 
 @torch.no_grad()
@@ -231,7 +230,7 @@ def prior_gap(model, x: torch.Tensor, n: int = 2000, seed: int = 0, batch_size: 
     (``priors.mixture_log_prob``). For many latent dimensions and a finite N the estimate of
     KL(q(z) || p(z)) is biased low (each z sits on its own image's posterior). One-layer VAEs only.
     Returns {"kl": ..., "marginal_kl": KL(q(z) || p(z)), "mutual_information": kl - marginal_kl}."""
-    if not model.variational or len(getattr(model, "latent_layers", {"z": 0})) != 1:
+    if not model.variational or len(model.latent_layers) != 1:
         raise ValueError("prior_gap needs a one-layer VAE")
     model.eval()
     device = model_device(model)
