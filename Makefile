@@ -78,13 +78,14 @@ nbval: data
 # with assets/metrics.json within the tolerances of src/vaelab/check.py.
 check-tolerance: data
 	@rm -rf $(CHECK_DIR) && mkdir -p $(CHECK_DIR)/assets
-	@for nb in $(NOTEBOOKS); do echo "== $$nb (tolerance check)"; \
+	@for nb in $(NOTEBOOKS); do echo "== $$nb (tolerance check)"; start=$$(date +%s); \
 	  VAELAB_ASSETS_DIR=$(CURDIR)/$(CHECK_DIR)/assets papermill --log-level WARNING --cwd notebooks \
-	    $$nb $(CHECK_DIR)/$$(basename $$nb) || exit 1; done
+	    $$nb $(CHECK_DIR)/$$(basename $$nb) || exit 1; echo "   $$nb: $$(( $$(date +%s) - start )) s"; done
 	$(PY) -m vaelab check numbers $(CHECK_DIR)/assets/metrics.json
 
 notebooks: data
-	@for nb in $(NOTEBOOKS); do echo "== $$nb"; $(NBCONVERT) $$nb || exit 1; done
+	@for nb in $(NOTEBOOKS); do echo "== $$nb"; start=$$(date +%s); $(NBCONVERT) $$nb || exit 1; \
+	  echo "   $$nb: $$(( $$(date +%s) - start )) s"; done
 	$(PY) -m vaelab check record  # the CPU that made these outputs: where the exact tier applies
 
 notebooks-mnist: data
@@ -92,7 +93,9 @@ notebooks-mnist: data
 	  mkdir -p build/notebooks; \
 	  for nb in $(MNIST_NOTEBOOKS); do \
 	    echo "== $$nb on MNIST"; \
+	    start=$$(date +%s); \
 	    papermill --log-level WARNING $$nb build/notebooks/$$(basename $$nb .ipynb)-mnist.ipynb -p dataset mnist || exit 1; \
+	    echo "   $$nb on MNIST: $$(( $$(date +%s) - start )) s"; \
 	  done; \
 	else echo "note: no MNIST copy; MNIST notebooks skipped"; fi
 

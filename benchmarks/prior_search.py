@@ -25,6 +25,7 @@ RECIPE = dict(lr=2e-3, schedule="cosine", warmup_epochs=5)
 CANDIDATES = {  # name: the fields that differ from RECIPE (epochs chosen to fit 12 minutes on 2 cores)
     "deep-normal-e75-fb0.5": dict(model="deep-vae", latent_dim=20, epochs=75, free_bits=0.5),  # the best VAE until now
     "deep-vamp100-e38": dict(model="deep-vae", latent_dim=20, prior="vamp", components=100, epochs=38),
+    "deep-vamp100-e45": dict(model="deep-vae", latent_dim=20, prior="vamp", components=100, epochs=45),  # best_config
     "deep-vamp100-e48": dict(model="deep-vae", latent_dim=20, prior="vamp", components=100, epochs=48),
     "hvae-normal-e52": dict(model="hvae", latent_dim=40, epochs=52),
     "hvae-vamp100-e38": dict(model="hvae", latent_dim=40, prior="vamp", components=100, epochs=38),

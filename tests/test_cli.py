@@ -99,7 +99,8 @@ def test_train_options_reach_the_config(monkeypatch, tmp_path):
     best = train.best_config("mnist", seed=3)
     argv = ["train", "--dataset", "mnist", "--model", best.model, "--latent-dim", str(best.latent_dim),
             "--epochs", str(best.epochs), "--lr", str(best.lr), "--schedule", best.schedule,
-            "--warmup-epochs", str(best.warmup_epochs), "--free-bits", str(best.free_bits), "--seed", "3",
+            "--warmup-epochs", str(best.warmup_epochs), "--free-bits", str(best.free_bits), "--prior", best.prior,
+            "--components", str(best.components), "--seed", "3",
             "--out", str(tmp_path / "best")]
     with pytest.raises(Stop):
         cli.main(argv)

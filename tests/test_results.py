@@ -124,3 +124,28 @@ def test_insights_take_every_number_and_comparison_from_the_rows():
     flipped = results.insights({"rows": _rows(0.015, 0.014), "datasets": {"toy": {}}})
     assert "(blurrier for the AE)" in flipped
     assert results.insights({"rows": _rows(0.1, 0.1)[1:], "datasets": {"toy": {}}}).count("###") == 0  # no AE row
+
+
+def test_priors_rows_are_a_table_of_their_own(tmp_path):
+    """Notebook 07 saves its rows as the "priors" table: notebook 06's rows of the same dataset stay,
+    saving again replaces only that table, and the Markdown shows it under the evaluation table."""
+    extra = {"bce_floor": 189.9, "classifier_accuracy": 0.9, "fd_floor": 1.5}
+    evaluation = [{"dataset": "mnist", "name": "best VAE", "test_neg_elbo": 91.5}]
+    priors = [{"dataset": "mnist", "name": "VampPrior", "test_neg_elbo": 93.25, "epochs": 5}]
+    results.save_rows(evaluation, "mnist", extra, folder=tmp_path)
+    results.save_rows(priors, "mnist", folder=tmp_path, table="priors")
+    content = results.save_rows(priors, "mnist", folder=tmp_path, table="priors")  # replaced, not added
+    assert [(r["name"], r["table"]) for r in content["rows"]] == [("best VAE", "evaluation"), ("VampPrior", "priors")]
+    assert content["datasets"]["mnist"] == extra  # extra=None keeps the evaluation's
+    text = (tmp_path / "results_table.md").read_text()
+    assert text.index("| best VAE | 91.50 |") < text.index("#### mnist: learned priors and two layers, 5 epochs each")
+    assert text.index("#### mnist: learned priors") < text.index("| VampPrior | 93.25 |")
+    with pytest.raises(ValueError, match="table must be one of"):
+        results.save_rows(priors, "mnist", folder=tmp_path, table="extra")
+
+
+def test_describe_prior_names_the_prior_and_the_free_bits():
+    assert results.describe_prior({"prior": "vamp", "components": 100, "free_bits": 0.0}) == \
+        "a VampPrior (K = 100), no free bits"
+    assert results.describe_prior({"prior": "normal", "free_bits": 0.5}) == \
+        "an N(0, I) prior and 0.5 free nats per dimension"

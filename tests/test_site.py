@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["", "data/", "model/", "results/", "evaluation/", "insights/", "reproduce/"]
+PAGES = ["", "data/", "model/", "results/", "evaluation/", "priors/", "insights/", "reproduce/"]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

@@ -35,8 +35,14 @@ COLUMNS = [
     ("iw_nll", "NLL (k=500)", 2), ("excess_over_floor", "NLL − floor", 2),
     ("active_units", "active units", None), ("recon_mse", "MSE", 4),
     ("probe_accuracy", "linear probe", 3), ("knn_accuracy", "5-NN", 3),
-    ("fd_prior", "FD N(0,I)", 1), ("fd_gmm", "FD GMM", 1),
+    ("fd_prior", "FD prior", 1), ("fd_gmm", "FD GMM", 1),
 ]
+# The tables of metrics.json: notebook 06's evaluation and notebook 07's priors (rows carry "table").
+TABLES = {"evaluation": "notebooks/06_evaluation.ipynb", "priors": "notebooks/07_beyond_the_standard_prior.ipynb"}
+# The course's likelihood targets for the best VAE (train.best_config), checked by notebook 06 and
+# benchmarks/quality.py: test -ELBO or NLL (k = NLL_K on the NLL_SUBSET images), nats per image.
+TARGETS = {"fashion-mnist": {"test_neg_elbo": 233.0, "iw_nll": 231.0}, "mnist": {"test_neg_elbo": 92.0},
+           "binarized mnist": {"iw_nll": 84.5}}
 
 
 @dataclass
@@ -109,6 +115,7 @@ def model_row(name: str, run: train.Run, ctx: Context) -> dict:
     row["active_units"] = evaluate.active_units(model, ctx.tensors["test"])[0]
     row["active_units_by_layer"] = evaluate.active_units_by_layer(model, ctx.tensors["test"])
     row["prior"] = cfg.prior
+    row["components"] = cfg.components if cfg.prior != "normal" else None
     row["recon_mse"] = evaluate.reconstruction_mse(model, ctx.tensors["test"])
     row.update(_probes(ctx, train_codes, test_codes))
     row["fd_prior"] = ctx.fd(evaluate.sample_prior(model, SAMPLES, seed=ctx.seed))
@@ -161,17 +168,22 @@ def _clean(value):
     return value
 
 
-def save_rows(rows: list[dict], dataset: str, extra: dict | None = None, folder=None) -> dict:
-    """Replace ``dataset``'s rows in ``assets/metrics.json`` (other datasets' rows stay) and
-    rewrite ``assets/results_table.md`` and ``assets/insights.md`` from the whole file. ``extra`` (the classifier's
-    accuracy, the floors) is stored under the dataset's name. Returns the whole file's content."""
+def save_rows(rows: list[dict], dataset: str, extra: dict | None = None, folder=None, table: str = "evaluation") -> dict:
+    """Replace ``dataset``'s rows of ``table`` (a key of ``TABLES``) in ``assets/metrics.json`` (other
+    datasets' and tables' rows stay) and rewrite ``assets/results_table.md`` and ``assets/insights.md``
+    from the whole file. ``extra`` (the classifier's accuracy, the floors) is stored under the
+    dataset's name; None keeps what is there. Returns the whole file's content."""
+    if table not in TABLES:
+        raise ValueError(f"table must be one of {', '.join(TABLES)}, not {table!r}")
     folder = paths.assets_dir() if folder is None else folder
     path = folder / "metrics.json"
     content = json.loads(path.read_text()) if path.is_file() else {"rows": [], "datasets": {}}
-    content["rows"] = [r for r in content["rows"] if r["dataset"] != dataset]
-    content["rows"] += [{k: _clean(v) for k, v in row.items()} for row in rows]
-    content["rows"].sort(key=lambda r: DATASET_ORDER.get(r["dataset"], 99))  # stable: keeps row order
-    content["datasets"][dataset] = {k: _clean(v) for k, v in (extra or {}).items()}
+    content["rows"] = [r for r in content["rows"]
+                       if not (r["dataset"] == dataset and r.get("table", "evaluation") == table)]
+    content["rows"] += [{k: _clean(v) for k, v in {**row, "table": table}.items()} for row in rows]
+    content["rows"].sort(key=lambda r: (DATASET_ORDER.get(r["dataset"], 99), list(TABLES).index(r.get("table", "evaluation"))))
+    if extra is not None or dataset not in content["datasets"]:
+        content["datasets"][dataset] = {k: _clean(v) for k, v in (extra or {}).items()}
     content["datasets"] = dict(sorted(content["datasets"].items(), key=lambda kv: DATASET_ORDER.get(kv[0], 99)))
     paths.atomic_write_bytes(path, (json.dumps(content, indent=1, ensure_ascii=False) + "\n").encode())
     paths.atomic_write_bytes(folder / "results_table.md", markdown(content).encode())
@@ -192,25 +204,42 @@ def _format(value, decimals) -> str:
     return f"{value:.0f}" if decimals is None else f"{value:.{decimals}f}"
 
 
+def _markdown_table(rows: list[dict]) -> list[str]:
+    out = ["| model | " + " | ".join(header for _, header, _ in COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    out += [f"| {row['name']} | " + " | ".join(_format(row.get(key), d) for key, _, d in COLUMNS) + " |" for row in rows]
+    return out + [""]
+
+
 def markdown(content: dict) -> str:
-    """One Markdown table per dataset, with the classifier's accuracy and the floors beneath."""
-    out = ["<!-- written by notebooks/06_evaluation.ipynb (vaelab.results); do not edit -->", ""]
+    """Per dataset: the evaluation table with the classifier's accuracy and the floors beneath, then
+    the priors table of notebook 07 where it has rows."""
+    out = ["<!-- written by notebooks 06 and 07 (vaelab.results); do not edit -->", ""]
     for dataset, extra in content["datasets"].items():
         rows = [r for r in content["rows"] if r["dataset"] == dataset]
         out += [f"### {dataset}", ""]
-        out.append("| model | " + " | ".join(header for _, header, _ in COLUMNS) + " |")
-        out.append("|---|" + "---:|" * len(COLUMNS))
-        for row in rows:
-            out.append(f"| {row['name']} | " + " | ".join(_format(row.get(key), d) for key, _, d in COLUMNS) + " |")
-        out.append("")
+        out += _markdown_table([r for r in rows if r.get("table", "evaluation") == "evaluation"])
         if extra:
             out.append(f"Entropy floor of the test images {extra['bce_floor']:.2f} nats; "
                        f"NLL: importance-sampled bound, k = {NLL_K}, on a fixed {NLL_SUBSET:,}-image test subset; "
                        f"FD: Fréchet distance to the test images in the features of a CNN classifier "
-                       f"(test accuracy {extra['classifier_accuracy']:.4f}), train against test images "
-                       f"{extra['fd_floor']:.2f}.")
+                       f"(test accuracy {extra['classifier_accuracy']:.4f}), of samples from each model's own prior "
+                       f"(FD prior) or from a {GMM_COMPONENTS}-component Gaussian mixture fitted to its training codes "
+                       f"(FD GMM); train against test images {extra['fd_floor']:.2f}.")
             out.append("")
+        priors_rows = [r for r in rows if r.get("table") == "priors"]
+        if priors_rows:
+            epochs = sorted({r["epochs"] for r in priors_rows})
+            out += [f"#### {dataset}: learned priors and two layers, {'/'.join(map(str, epochs))} epochs each "
+                    f"(notebook 07)", ""]
+            out += _markdown_table(priors_rows)
     return "\n".join(out)
+
+
+def describe_prior(row: dict) -> str:
+    """How a row's model was regularised, in words: its prior and its free bits."""
+    prior = {"normal": "an N(0, I) prior", "mog": f"a mixture-of-Gaussians prior (K = {row.get('components')})",
+             "vamp": f"a VampPrior (K = {row.get('components')})"}[row.get("prior", "normal")]
+    return prior + (f" and {row['free_bits']:g} free nats per dimension" if row.get("free_bits") else ", no free bits")
 
 
 def _compare(a: float, b: float, lower: str, higher: str) -> str:
@@ -222,7 +251,8 @@ def insights(content: dict) -> str:
     word ("lower", "more") computed from ``content`` (the rows of ``save_rows``)."""
     out = ["<!-- written by notebooks/06_evaluation.ipynb (vaelab.results.insights); do not edit -->", ""]
     for dataset in content["datasets"]:
-        rows = {r["name"]: r for r in content["rows"] if r["dataset"] == dataset}
+        rows = {r["name"]: r for r in content["rows"]
+                if r["dataset"] == dataset and r.get("table", "evaluation") == "evaluation"}
         needed = ["AE", "MLP VAE", "β-VAE β=0.5", "β-VAE β=2", "best VAE"]
         if not all(name in rows for name in needed):
             continue
@@ -232,7 +262,7 @@ def insights(content: dict) -> str:
             f"* **Posterior collapse.** A dimension whose posterior equals the prior carries no information. "
             f"The MLP VAE keeps {vae['active_units']} of its {vae['latent_dim']} dimensions active; with β = 2 "
             f"(the KL weighed twice) {high['active_units']}, with β = 0.5 {low['active_units']}. The best VAE, "
-            f"trained with free bits, keeps {best['active_units']} of {best['latent_dim']}.")
+            f"trained with {describe_prior(best)}, keeps {best['active_units']} of {best['latent_dim']}.")
         out.append(
             f"* **Blur.** The AE reconstructs with a mean squared error of {ae['recon_mse']:.4f} per pixel, the VAE "
             f"with the same layers {vae['recon_mse']:.4f} ({_compare(ae['recon_mse'], vae['recon_mse'], 'sharper', 'blurrier')} "
@@ -244,7 +274,8 @@ def insights(content: dict) -> str:
             f"{_compare(ae['fd_prior'], vae['fd_prior'], 'closer to', 'farther from')} the data than the VAE's "
             f"(Fréchet distance {ae['fd_prior']:.1f} against {vae['fd_prior']:.1f}): nothing ties the AE's codes to the prior. "
             f"With a mixture fitted to the codes the AE reaches {ae['fd_gmm']:.1f} and the VAE {vae['fd_gmm']:.1f}; "
-            f"the best VAE {best['fd_prior']:.1f} from the prior and {best['fd_gmm']:.1f} from the mixture.")
+            f"the best VAE {best['fd_prior']:.1f} from its own prior ({describe_prior(best).split(' and ')[0].split(',')[0]}) "
+            f"and {best['fd_gmm']:.1f} from the mixture.")
         vaes = [r for r in rows.values() if r.get("iw_nll") is not None and not r.get("binarize")]
         gaps = [r["test_neg_elbo"] - r["iw_nll"] for r in vaes]
         out.append(
@@ -255,8 +286,10 @@ def insights(content: dict) -> str:
         binarized = [r for r in rows.values() if r.get("binarize")]
         if binarized:
             b = binarized[0]
-            out.append(f"* **Binarized MNIST.** The best architecture trained {b['epochs']} epochs on dynamically binarized "
-                       f"MNIST reaches an importance-sampled NLL of {b['iw_nll']:.2f} nats (published one-layer VAEs: "
-                       f"86.8–89.8, after hundreds to thousands of epochs).")
+            out.append(f"* **Binarized MNIST.** The best VAE trained {b['epochs']} epochs on dynamically binarized "
+                       f"MNIST reaches an importance-sampled NLL of {b['iw_nll']:.2f} nats (k = {b.get('nll_k', NLL_K)} on "
+                       f"{b.get('nll_images', NLL_SUBSET):,} test images; published one-layer VAEs: 86.8–89.8 with an "
+                       f"N(0, I) prior and about 85.6 with a VampPrior, with k = 5,000 on all test images after hundreds "
+                       f"to thousands of epochs).")
         out.append("")
     return "\n".join(out)
