@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vaelab import losses, models, train
+from vaelab import losses, models, paths, train
 from vaelab.train import TrainConfig, TrainingError, fit
 
 
@@ -170,8 +170,9 @@ def test_train_writes_test_metrics_and_retrains_when_the_code_changed(tiny, tmp_
     monkeypatch.undo()
     monkeypatch.setattr(train, "split_tensors", lambda dataset: {"train": x_train, "val": x_val, "test": x_val[:100]})
     monkeypatch.setattr(train, "code_fingerprint", lambda: "another version")
+    monkeypatch.setattr(paths, "project_root", lambda: tmp_path.resolve())  # the run inside "the project"
     again = train.train(config(), tmp_path / "r", progress=False)
-    assert "made by another version of the code; training again" in capsys.readouterr().err
+    assert "r: made by another version of the code; training again" in capsys.readouterr().err.splitlines()
     assert again.metrics["code"] == "another version"
 
 

@@ -32,7 +32,7 @@ from tqdm import tqdm
 import vaelab
 from vaelab import data, losses, models, priors
 from vaelab.device import accumulator_dtype, model_device, pick_device, rng_state, seeded, set_rng_state
-from vaelab.paths import atomic_path, atomic_write_bytes, project_root
+from vaelab.paths import atomic_path, atomic_write_bytes, project_root, shown
 
 # What each option of a run may be: (type, smallest, largest). ``check_option`` and the command
 # line (``vaelab.cli``) both read this table, so a notebook and a command get the same message.
@@ -449,7 +449,7 @@ def train(cfg: TrainConfig, folder=None, progress: bool = True) -> Run:
         if same_run and (old.get("code") != code_fingerprint() or made_on != device):
             why = ("by another version of the code" if old.get("code") != code_fingerprint()
                    else f"on {made_on}, and this run is on {device}")
-            print(f"{folder}: made {why}; training again", file=sys.stderr)
+            print(f"{shown(folder)}: made {why}; training again", file=sys.stderr)
             for name in ("config.json", "history.json", "last.pt", "best.safetensors", "metrics.json"):
                 (folder / name).unlink(missing_ok=True)
     tensors = split_tensors(cfg.dataset)
