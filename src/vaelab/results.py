@@ -37,8 +37,9 @@ COLUMNS = [
     ("probe_accuracy", "linear probe", 3), ("knn_accuracy", "5-NN", 3),
     ("fd_prior", "FD prior", 1), ("fd_gmm", "FD GMM", 1),
 ]
-# The tables of metrics.json: notebook 06's evaluation and notebook 07's priors (rows carry "table").
-TABLES = {"evaluation": "notebooks/06_evaluation.ipynb", "priors": "notebooks/07_beyond_the_standard_prior.ipynb"}
+# The tables of metrics.json, in report order: notebook 06's "evaluation" and notebook 07's "priors"
+# (each row carries its "table"; rows saved before there were two tables are evaluation rows).
+TABLES = ("evaluation", "priors")
 # The course's likelihood targets for the best VAE (train.best_config), checked by notebook 06 and
 # benchmarks/quality.py: test -ELBO or NLL (k = NLL_K on the NLL_SUBSET images), nats per image.
 TARGETS = {"fashion-mnist": {"test_neg_elbo": 233.0, "iw_nll": 231.0}, "mnist": {"test_neg_elbo": 92.0},
@@ -160,6 +161,11 @@ def pixel_row(ctx: Context) -> dict:
 DATASET_ORDER = {"fashion-mnist": 0, "mnist": 1}
 
 
+def table_of(row: dict) -> str:
+    """The table of ``TABLES`` a saved row belongs to."""
+    return row.get("table", "evaluation")
+
+
 def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -179,9 +185,9 @@ def save_rows(rows: list[dict], dataset: str, extra: dict | None = None, folder=
     path = folder / "metrics.json"
     content = json.loads(path.read_text()) if path.is_file() else {"rows": [], "datasets": {}}
     content["rows"] = [r for r in content["rows"]
-                       if not (r["dataset"] == dataset and r.get("table", "evaluation") == table)]
+                       if not (r["dataset"] == dataset and table_of(r) == table)]
     content["rows"] += [{k: _clean(v) for k, v in {**row, "table": table}.items()} for row in rows]
-    content["rows"].sort(key=lambda r: (DATASET_ORDER.get(r["dataset"], 99), list(TABLES).index(r.get("table", "evaluation"))))
+    content["rows"].sort(key=lambda r: (DATASET_ORDER.get(r["dataset"], 99), TABLES.index(table_of(r))))
     if extra is not None or dataset not in content["datasets"]:
         content["datasets"][dataset] = {k: _clean(v) for k, v in (extra or {}).items()}
     content["datasets"] = dict(sorted(content["datasets"].items(), key=lambda kv: DATASET_ORDER.get(kv[0], 99)))
@@ -217,7 +223,7 @@ def markdown(content: dict) -> str:
     for dataset, extra in content["datasets"].items():
         rows = [r for r in content["rows"] if r["dataset"] == dataset]
         out += [f"### {dataset}", ""]
-        out += _markdown_table([r for r in rows if r.get("table", "evaluation") == "evaluation"])
+        out += _markdown_table([r for r in rows if table_of(r) == "evaluation"])
         if extra:
             out.append(f"Entropy floor of the test images {extra['bce_floor']:.2f} nats; "
                        f"NLL: importance-sampled bound, k = {NLL_K}, on a fixed {NLL_SUBSET:,}-image test subset; "
@@ -226,7 +232,7 @@ def markdown(content: dict) -> str:
                        f"(FD prior) or from a {GMM_COMPONENTS}-component Gaussian mixture fitted to its training codes "
                        f"(FD GMM); train against test images {extra['fd_floor']:.2f}.")
             out.append("")
-        priors_rows = [r for r in rows if r.get("table") == "priors"]
+        priors_rows = [r for r in rows if table_of(r) == "priors"]
         if priors_rows:
             epochs = sorted({r["epochs"] for r in priors_rows})
             out += [f"#### {dataset}: learned priors and two layers, {'/'.join(map(str, epochs))} epochs each "
@@ -235,11 +241,15 @@ def markdown(content: dict) -> str:
     return "\n".join(out)
 
 
+def prior_name(row: dict) -> str:
+    """A row's prior, in words."""
+    return {"normal": "an N(0, I) prior", "mog": f"a mixture-of-Gaussians prior (K = {row.get('components')})",
+            "vamp": f"a VampPrior (K = {row.get('components')})"}[row.get("prior", "normal")]
+
+
 def describe_prior(row: dict) -> str:
     """How a row's model was regularised, in words: its prior and its free bits."""
-    prior = {"normal": "an N(0, I) prior", "mog": f"a mixture-of-Gaussians prior (K = {row.get('components')})",
-             "vamp": f"a VampPrior (K = {row.get('components')})"}[row.get("prior", "normal")]
-    return prior + (f" and {row['free_bits']:g} free nats per dimension" if row.get("free_bits") else ", no free bits")
+    return prior_name(row) + (f" and {row['free_bits']:g} free nats per dimension" if row.get("free_bits") else ", no free bits")
 
 
 def _compare(a: float, b: float, lower: str, higher: str) -> str:
@@ -252,7 +262,7 @@ def insights(content: dict) -> str:
     out = ["<!-- written by notebooks/06_evaluation.ipynb (vaelab.results.insights); do not edit -->", ""]
     for dataset in content["datasets"]:
         rows = {r["name"]: r for r in content["rows"]
-                if r["dataset"] == dataset and r.get("table", "evaluation") == "evaluation"}
+                if r["dataset"] == dataset and table_of(r) == "evaluation"}
         needed = ["AE", "MLP VAE", "β-VAE β=0.5", "β-VAE β=2", "best VAE"]
         if not all(name in rows for name in needed):
             continue
@@ -274,7 +284,7 @@ def insights(content: dict) -> str:
             f"{_compare(ae['fd_prior'], vae['fd_prior'], 'closer to', 'farther from')} the data than the VAE's "
             f"(Fréchet distance {ae['fd_prior']:.1f} against {vae['fd_prior']:.1f}): nothing ties the AE's codes to the prior. "
             f"With a mixture fitted to the codes the AE reaches {ae['fd_gmm']:.1f} and the VAE {vae['fd_gmm']:.1f}; "
-            f"the best VAE {best['fd_prior']:.1f} from its own prior ({describe_prior(best).split(' and ')[0].split(',')[0]}) "
+            f"the best VAE {best['fd_prior']:.1f} from its own prior ({prior_name(best)}) "
             f"and {best['fd_gmm']:.1f} from the mixture.")
         vaes = [r for r in rows.values() if r.get("iw_nll") is not None and not r.get("binarize")]
         gaps = [r["test_neg_elbo"] - r["iw_nll"] for r in vaes]
