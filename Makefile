@@ -28,7 +28,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NBCONVERT := jupyter nbconvert --to notebook --execute --inplace \
 	--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=1800
-PYTEST_NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+PYTEST_NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --durations=30  # the 30 slowest tests and cells: where the time goes
 CHECK_DIR := build/check
 
 .PHONY: help setup data test unit nbval check-tolerance report notebooks notebooks-mnist docs serve browser colab bench-speed bench-quality bench-spread bench-search clean

@@ -259,6 +259,28 @@ def test_the_kl_splits_into_information_and_the_priors_gap():
     assert abs(closed["marginal_kl"]) < 1e-6 and abs(closed["kl"]) < 0.05  # the one-draw KL estimate: about 0
 
 
+def test_the_split_of_a_learned_priors_kl_is_the_joint_kl_not_a_sum_over_dimensions():
+    """With a two-component mixture prior the per-dimension marginal KLs do not add up to the KL:
+    prior_gap's KL must be E_x E_q[log q(z|x) - log p(z)], estimated here independently."""
+    torch.manual_seed(0)
+    model = models.build("vae", latent_dim=2, prior="mog", components=2, hidden=8)
+    with torch.no_grad():
+        model.prior.means.copy_(torch.tensor([[2.0, 2.0], [-2.0, -2.0]]))  # correlated across dimensions
+        model.prior.logvars.fill_(math.log(0.3))
+    x = torch.rand(400, 784)
+    gap = evaluate.prior_gap(model, x, n=4000)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        mu, logvar = mu.double().repeat(50, 1), logvar.double().repeat(50, 1)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu, generator=torch.Generator().manual_seed(1))
+        log_q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(1)
+        log_p = priors.mixture_log_prob(z, *(t.double() for t in model.prior_components()))
+    direct = (log_q - log_p).mean().item()
+    assert gap["kl"] == pytest.approx(direct, abs=0.1)
+    assert abs(evaluate.kl_per_dimension(model, x).sum().item() - direct) > 0.5  # the sum would have been wrong
+    assert gap["mutual_information"] == pytest.approx(gap["kl"] - gap["marginal_kl"])
+
+
 def test_posterior_samples_are_seeded_draws_of_each_models_q():
     torch.manual_seed(0)
     model = models.build("hvae", latent_dim=4, hidden=(32, 16))
