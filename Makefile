@@ -83,8 +83,12 @@ check-tolerance: data
 	    $$nb $(CHECK_DIR)/$$(basename $$nb) || exit 1; echo "   $$nb: $$(( $$(date +%s) - start )) s"; done
 	$(PY) -m vaelab check numbers $(CHECK_DIR)/assets/metrics.json
 
+# Only make report writes the report's figures and tables (assets/): a notebook run anywhere else
+# (Jupyter, make test, papermill with other parameters) writes them to build/scratch/assets/.
+REPORT_ASSETS := VAELAB_ASSETS_DIR=$(CURDIR)/assets
+
 notebooks: data
-	@for nb in $(NOTEBOOKS); do echo "== $$nb"; start=$$(date +%s); $(NBCONVERT) $$nb || exit 1; \
+	@for nb in $(NOTEBOOKS); do echo "== $$nb"; start=$$(date +%s); $(REPORT_ASSETS) $(NBCONVERT) $$nb || exit 1; \
 	  echo "   $$nb: $$(( $$(date +%s) - start )) s"; done
 	$(PY) -m vaelab check record  # the CPU that made these outputs: where the exact tier applies
 
@@ -94,7 +98,7 @@ notebooks-mnist: data
 	  for nb in $(MNIST_NOTEBOOKS); do \
 	    echo "== $$nb on MNIST"; \
 	    start=$$(date +%s); \
-	    papermill --log-level WARNING $$nb build/notebooks/$$(basename $$nb .ipynb)-mnist.ipynb -p dataset mnist || exit 1; \
+	    $(REPORT_ASSETS) papermill --log-level WARNING $$nb build/notebooks/$$(basename $$nb .ipynb)-mnist.ipynb -p dataset mnist || exit 1; \
 	    echo "   $$nb on MNIST: $$(( $$(date +%s) - start )) s"; \
 	  done; \
 	else echo "note: no MNIST copy; MNIST notebooks skipped"; fi

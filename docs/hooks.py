@@ -12,6 +12,7 @@ figure missing from assets/ fails ``mkdocs build --strict``; so does a missing M
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -63,17 +64,56 @@ def headline(content: dict) -> str:
     return "\n".join(rows)
 
 
+# A number of the latest run inside hand-written prose: [[metric: fashion-mnist / best VAE / active_units]]
+# (dataset / row name / key of metrics.json; "priors: VampPrior" names a row of notebook 07's table,
+# "dataset" the dataset's own numbers such as its entropy floor "bce_floor").
+METRIC = re.compile(r"\[\[metric:\s*([^\]]+?)\s*\]\]")
+DECIMALS = {"probe_accuracy": 3, "knn_accuracy": 3, "recon_mse": 4, "fd_prior": 1, "fd_gmm": 1, "fd_floor": 1}
+
+
+def metric(content: dict, reference: str) -> str:
+    """The value ``reference`` ("dataset / row / key") names in a metrics.json ``content``, as the
+    tables print it; ValueError, naming the reference, if there is no such number."""
+    parts = [p.strip() for p in reference.split("/")]
+    if len(parts) != 3:
+        raise ValueError(f"[[metric: {reference}]]: write it as dataset / row / key")
+    dataset, name, key = parts
+    if name == "dataset":  # the dataset's own numbers: entropy floor, classifier accuracy, ...
+        value = content["datasets"].get(dataset, {}).get(key)
+    else:
+        table, _, name = name.rpartition(":") if ":" in name else ("evaluation", "", name)
+        rows = [r for r in content["rows"] if r["dataset"] == dataset and r["name"] == name.strip()
+                and r.get("table", "evaluation") == table.strip()]
+        value = rows[0].get(key) if rows else None
+    if value is None:
+        raise ValueError(f"[[metric: {reference}]]: assets/metrics.json has no such number")
+    if isinstance(value, bool) or isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.{DECIMALS.get(key, 2)}f}"
+
+
+def _metrics() -> dict:
+    path = ROOT / "assets" / "metrics.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise PluginError(f"{path}: not readable ({e}); run notebook 06 (make report)") from None
+
+
 def on_page_markdown(markdown, page, config, files):
     """Replace the headline mark with the best VAE's numbers from assets/metrics.json (written by
-    notebook 06), and the notebooks mark with a table of every notebook and its links (Colab,
-    GitHub), built by ``vaelab.colab`` from the repository's address in pyproject.toml."""
+    notebook 06), every [[metric: ...]] with its number from the same file, and the notebooks mark
+    with a table of every notebook and its links (Colab, GitHub), built by ``vaelab.colab`` from the
+    repository's address in pyproject.toml."""
     if HEADLINE_MARK in markdown:
-        metrics = ROOT / "assets" / "metrics.json"
+        markdown = markdown.replace(HEADLINE_MARK, headline(_metrics()))
+    if METRIC.search(markdown):
+        content = _metrics()
+        where = getattr(getattr(page, "file", None), "src_path", "a page")
         try:
-            content = json.loads(metrics.read_text())
-        except (OSError, ValueError) as e:
-            raise PluginError(f"{metrics}: not readable ({e}); run notebook 06 (make report)") from None
-        markdown = markdown.replace(HEADLINE_MARK, headline(content))
+            markdown = METRIC.sub(lambda m: metric(content, m.group(1)), markdown)
+        except ValueError as e:
+            raise PluginError(f"docs/{where}: {e}") from None
     if NOTEBOOKS_MARK not in markdown:
         return markdown
     sys.path.insert(0, str(ROOT / "src"))

@@ -45,3 +45,20 @@ def test_a_notebook_that_trains_has_a_device_parameter(path):
     assert 'device = "auto"' in "".join(parameters["source"])
     uses = "".join("".join(c["source"]) for c in code_cells(path))
     assert uses.count("device=device") + uses.count("seed, device)") >= 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_parameters_cell_says_where_figures_go(path):
+    """Experimenting must not rewrite the report: each parameters cell says so, where students edit."""
+    parameters = next(c for c in code_cells(path) if "parameters" in c.get("metadata", {}).get("tags", []))
+    assert "build/scratch/assets" in "".join(parameters["source"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_test_harness_marker_or_slug_title_in_what_a_student_reads(path):
+    """nbval's options live in cell tags (``nbval-ignore-output``), not in comments a student reads;
+    figure titles name the dataset ("Fashion-MNIST"), not its slug."""
+    for c in code_cells(path):
+        source = "".join(c["source"])
+        assert "NBVAL" not in source.upper(), f"{path.name}: {source[:60]!r}"
+        assert 'f"{dataset}: ' not in source, f"{path.name}: a title with the slug: {source[:60]!r}"

@@ -70,6 +70,14 @@ def test_image_rows_label_each_row():
     assert [ax.get_ylabel() for ax in fig.axes[::3]] == ["original", "recon"]
 
 
+def test_image_rows_title_the_columns_and_draw_an_error_row_in_its_own_colours():
+    fig = plots.image_rows({"x": np.zeros((3, 784)), "|x̂ − x|": np.ones((3, 784))}, column_labels=["-1", "0", "+1"],
+                           cmaps={"|x̂ − x|": "magma"})
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["-1", "0", "+1"]
+    assert [ax.get_title() for ax in fig.axes[3:]] == ["", "", ""]
+    assert fig.axes[0].images[0].get_cmap().name == "gray" and fig.axes[3].images[0].get_cmap().name == "magma"
+
+
 def test_latent_scatter_draws_one_panel_per_model_and_names_the_classes():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(10), 5)
@@ -78,6 +86,15 @@ def test_latent_scatter_draws_one_panel_per_model_and_names_the_classes():
     assert [ax.get_title() for ax in fig.axes] == ["VAE", "AE"]
     assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 50
     assert [t.get_text() for t in fig.legends[0].get_texts()] == CLASSES
+    assert fig.axes[0].get_xticks().size == 0  # t-SNE: no scale to read
+
+
+def test_latent_scatter_keeps_the_scale_when_axes_are_named():
+    points = np.array([[-30.0, 0.0], [30.0, 5.0]])
+    fig = plots.latent_scatter({"PCA": points}, np.array([0, 1]), CLASSES, axis_labels=("PC 1", "PC 2"))
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("PC 1", "PC 2")
+    assert ax.get_xticks().size > 0 and ax.get_xlim()[0] < -30 < 30 < ax.get_xlim()[1]
 
 
 def test_kl_per_dimension_sorts_dimensions_and_counts_active_units():
@@ -85,7 +102,16 @@ def test_kl_per_dimension_sorts_dimensions_and_counts_active_units():
     ax = fig.axes[0]
     assert [p.get_height() for p in ax.patches] == [3.0, 0.1, 0.0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "0", "2"]
-    assert ax.get_title() == "VAE: 3.1 nats in all, 2 active units"
+    assert ax.get_title() == "VAE: the bars sum to 3.1 nats, 2 active units"
+    assert ax.get_legend() is None  # no free bits, no line
+
+
+def test_kl_per_dimension_draws_the_free_bits_floor():
+    fig = plots.kl_per_dimension({"VAE": [0.1, 3.0], "free bits": [0.5, 2.0]}, free_bits={"free bits": 0.5})
+    plain, floored = fig.axes
+    assert not plain.get_lines()
+    assert [list(line.get_ydata()) for line in floored.get_lines()] == [[0.5, 0.5]]
+    assert [t.get_text() for t in floored.get_legend().get_texts()] == ["free bits: 0.5 nats"]
 
 
 def test_rate_distortion_places_each_model_and_joins_a_group():
@@ -95,7 +121,12 @@ def test_rate_distortion_places_each_model_and_joins_a_group():
     ax = plots.rate_distortion(points).axes[0]
     line = ax.get_lines()[0]
     assert list(line.get_xdata()) == [5.0, 10.0] and list(line.get_ydata()) == [240.0, 230.0]
-    assert [t.get_text() for t in ax.texts] == ["b=2", "b=1", "best"]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[:3] == ["b=2", "b=1", "best"]
+    # every model is in the legend (a group once, a model of its own by name) and the lines of equal
+    # -ELBO sit at round values from the smallest total (235) to the largest (245), each labelled
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["VAE", "best"]
+    assert texts[3:] == ["−ELBO 235", "−ELBO 237.5", "−ELBO 240", "−ELBO 242.5", "−ELBO 245"]
 
 
 def test_manifold_labels_axes_with_the_code_values():

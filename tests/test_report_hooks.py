@@ -52,3 +52,30 @@ def test_a_missing_metrics_file_fails_the_build(hooks, monkeypatch, tmp_path):
     monkeypatch.setattr(hooks, "ROOT", tmp_path)
     with pytest.raises(PluginError, match="metrics.json: not readable"):
         hooks.on_page_markdown(hooks.HEADLINE_MARK, None, None, None)
+
+
+def test_a_metric_in_prose_is_the_number_of_the_latest_run(hooks):
+    content = {"datasets": {"mnist": {"bce_floor": 45.5321}}, "rows": [
+        {"dataset": "mnist", "name": "best VAE", "active_units": 17, "iw_nll": 89.2549, "probe_accuracy": 0.95912},
+        {"dataset": "mnist", "name": "VampPrior", "table": "priors", "iw_nll": 94.716}]}
+    assert hooks.metric(content, "mnist / best VAE / active_units") == "17"
+    assert hooks.metric(content, "mnist / best VAE / iw_nll") == "89.25"
+    assert hooks.metric(content, "mnist / best VAE / probe_accuracy") == "0.959"
+    assert hooks.metric(content, "mnist / priors: VampPrior / iw_nll") == "94.72"
+    assert hooks.metric(content, "mnist / dataset / bce_floor") == "45.53"
+    for wrong in ("mnist / VampPrior / iw_nll", "mnist / best VAE / fd_gmm", "fashion-mnist / best VAE / iw_nll"):
+        with pytest.raises(ValueError, match="no such number"):
+            hooks.metric(content, wrong)
+
+
+def test_a_page_citing_a_number_the_run_lacks_fails_the_build(hooks):
+    class Page:
+        class file:
+            src_path = "insights.md"
+    with pytest.raises(PluginError, match=r"docs/insights.md: \[\[metric: mnist / best VAE / no_such_key\]\]"):
+        hooks.on_page_markdown("NLL [[metric: mnist / best VAE / no_such_key]] nats", Page, None, None)
+
+
+def test_every_metric_the_pages_cite_is_in_the_committed_run(hooks):
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        hooks.on_page_markdown(page.read_text(), None, None, None)  # raises on a number the run lacks

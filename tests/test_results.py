@@ -91,7 +91,7 @@ def test_save_rows_replaces_one_dataset_and_keeps_the_other(tmp_path):
     assert saved["rows"][0]["recon_mse"] is None  # NaN is not valid JSON
     assert list(saved["datasets"]) == ["fashion-mnist", "mnist"]
     table = (tmp_path / "results_table.md").read_text()
-    assert table.index("### fashion-mnist") < table.index("### mnist")
+    assert table.index("### Fashion-MNIST") < table.index("### MNIST")
     assert "| VAE | 240.12 |" in table and "| AE | — |" in table
     assert sorted(p.name for p in tmp_path.iterdir()) == ["insights.md", "metrics.json", "results_table.md"]
 
@@ -104,11 +104,11 @@ def test_table_has_the_report_columns():
 
 def _rows(ae_mse: float, vae_mse: float) -> list[dict]:
     common = {"dataset": "toy", "latent_dim": 10, "test_kl": 15.0, "fd_prior": 50.0, "fd_gmm": 20.0,
-              "test_neg_elbo": 240.0, "iw_nll": 238.0, "excess_over_floor": 48.0, "bce_floor": 190.0, "nll_k": 500}
+              "test_neg_elbo": 240.0, "iw_neg_elbo": 239.0, "iw_nll": 238.0, "excess_over_floor": 48.0, "bce_floor": 190.0, "nll_k": 500}
     rows = [dict(common, name=name, active_units=units, recon_mse=0.02)
             for name, units in (("MLP VAE", 10), ("β-VAE β=0.5", 10), ("β-VAE β=2", 6), ("best VAE", 20))]
     rows[0]["recon_mse"] = vae_mse
-    rows[3].update(latent_dim=20, test_neg_elbo=236.0, iw_nll=234.5, excess_over_floor=44.5)
+    rows[3].update(latent_dim=20, test_neg_elbo=236.0, iw_neg_elbo=235.0, iw_nll=234.5, excess_over_floor=44.5)
     ae = dict(common, name="AE", active_units=10, recon_mse=ae_mse, fd_prior=120.0, test_kl=None,
               test_neg_elbo=None, iw_nll=None, excess_over_floor=None)
     return [ae] + rows
@@ -120,7 +120,9 @@ def test_insights_take_every_number_and_comparison_from_the_rows():
     assert "keeps 10 of its 10 dimensions active; with β = 2 (the KL weighed twice) 6, with β = 0.5 10" in text
     assert "0.0130 per pixel, the VAE with the same layers 0.0140 (sharper for the AE)" in text
     assert "farther from the data than the VAE's (Fréchet distance 120.0 against 50.0)" in text
-    assert "overstates the NLL by 1.50 to 2.00 nats" in text and "at least 44.5 nats above" in text
+    # the gap is taken on the same images and draws (iw_neg_elbo), not against the full test set's -ELBO
+    assert "NLL is 234.50 nats against a −ELBO of 235.00" in text
+    assert "overstates the NLL by 0.50 to 1.00 nats on those images" in text and "at least 44.5 nats above" in text
     flipped = results.insights({"rows": _rows(0.015, 0.014), "datasets": {"toy": {}}})
     assert "(blurrier for the AE)" in flipped
     assert results.insights({"rows": _rows(0.1, 0.1)[1:], "datasets": {"toy": {}}}).count("###") == 0  # no AE row
@@ -138,8 +140,8 @@ def test_priors_rows_are_a_table_of_their_own(tmp_path):
     assert [(r["name"], r["table"]) for r in content["rows"]] == [("best VAE", "evaluation"), ("VampPrior", "priors")]
     assert content["datasets"]["mnist"] == extra  # extra=None keeps the evaluation's
     text = (tmp_path / "results_table.md").read_text()
-    assert text.index("| best VAE | 91.50 |") < text.index("#### mnist: learned priors and two layers, 5 epochs each")
-    assert text.index("#### mnist: learned priors") < text.index("| VampPrior | 93.25 |")
+    assert text.index("| best VAE | 91.50 |") < text.index("#### MNIST: learned priors and two layers, 5 epochs each")
+    assert text.index("#### MNIST: learned priors") < text.index("| VampPrior | 93.25 |")
     with pytest.raises(ValueError, match="table must be one of"):
         results.save_rows(priors, "mnist", folder=tmp_path, table="extra")
 

@@ -146,7 +146,7 @@ def test_tables_come_from_the_notebooks(page, url):
     check(page, "evaluation")
     table = (ROOT / "assets" / "results_table.md").read_text()
     headings = [h.strip("¶ \n") for h in page.locator("h3").all_inner_texts()]
-    assert "fashion-mnist" in headings and "### fashion-mnist" in table
+    assert "Fashion-MNIST" in headings and "### Fashion-MNIST" in table
     first_row = next(line for line in table.splitlines() if line.startswith("| raw pixels"))
     cells = [c.strip() for c in first_row.strip("|").split("|")]
     assert page.locator("td", has_text=cells[-1]).count() >= 1

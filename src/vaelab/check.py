@@ -82,7 +82,7 @@ def record_platform(folder=None) -> Path:
     """Write the CPU that made the notebooks' outputs to ``assets/reference_platform.json``."""
     import torch
 
-    path = (paths.assets_dir() if folder is None else Path(folder)) / RECORD
+    path = (paths.report_assets_dir() if folder is None else Path(folder)) / RECORD
     record = {"cpu": cpu_identity(), "torch": torch.__version__.split("+")[0], "threads": torch.get_num_threads()}
     paths.atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
     return path
@@ -90,7 +90,7 @@ def record_platform(folder=None) -> Path:
 
 def reference_cpu() -> dict | None:
     try:
-        return json.loads((paths.assets_dir() / RECORD).read_text())["cpu"]
+        return json.loads((paths.report_assets_dir() / RECORD).read_text())["cpu"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -192,7 +192,7 @@ def compare(fresh: dict, reference: dict, keys=None, rows=None) -> list[dict]:
 
 def report(fresh_path, reference_path=None, out=print) -> bool:
     """Compare two metrics files, print one line per number and a closing count; True if all agree."""
-    reference_path = reference_path or paths.assets_dir() / "metrics.json"
+    reference_path = reference_path or paths.report_assets_dir() / "metrics.json"
     fresh, reference = read_metrics(fresh_path), read_metrics(reference_path)
     checks = compare(fresh, reference)
     if not checks:

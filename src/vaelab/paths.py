@@ -3,7 +3,9 @@
 Settings (environment variables):
   VAELAB_DATA_DIR     the data folder (default: <project root>/data)
   VAELAB_DATA_MIRROR  folders holding local copies, separated by os.pathsep (":" on Linux)
-  VAELAB_ASSETS_DIR   where figures and tables go (default: <project root>/assets)
+  VAELAB_ASSETS_DIR   where a run's figures and tables go (default: <project root>/build/scratch/assets,
+                      so that a notebook run with other parameters leaves the report alone; ``make
+                      report`` sets it to <project root>/assets, the report's own folder)
 
 The project root is found by walking up from the working directory to the folder that holds
 ``pyproject.toml`` and ``src/vaelab``, so notebooks (which run inside ``notebooks/``) and the
@@ -46,8 +48,14 @@ def mirror_dirs() -> list[Path]:
 
 
 def assets_dir() -> Path:
+    """Where this run writes its figures and tables: ``VAELAB_ASSETS_DIR``, else a scratch folder."""
     value = os.environ.get("VAELAB_ASSETS_DIR")
-    return Path(value).expanduser().resolve() if value else project_root() / "assets"
+    return Path(value).expanduser().resolve() if value else project_root() / "build" / "scratch" / "assets"
+
+
+def report_assets_dir() -> Path:
+    """The report's figures and tables, committed with the notebooks (what ``make report`` wrote)."""
+    return project_root() / "assets"
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from vaelab import paths
 
@@ -98,15 +99,21 @@ def training_curves(history: list[dict], title: str = ""):
     return fig
 
 
-def image_rows(rows: dict, title: str = "", size: str = "wide"):
-    """One row of images per entry of ``rows`` ({"label": (N, 28, 28) or (N, 784) in [0, 1]})."""
+def image_rows(rows: dict, title: str = "", size: str = "wide", column_labels: list[str] | None = None,
+               cmaps: dict | None = None):
+    """One row of images per entry of ``rows`` ({"label": (N, 28, 28) or (N, 784) in [0, 1]}).
+    ``column_labels`` title the top row (e.g. the value of a traversed dimension); ``cmaps``
+    ({"label": "magma"}) draws a row in another colour map, e.g. an error map |x̂ - x|."""
     n = max(len(images) for images in rows.values())
     fig, axes = figure(size, len(rows), n, squeeze=False)
     for r, (label, images) in enumerate(rows.items()):
         images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28)
+        cmap = (cmaps or {}).get(label, "gray")
         for c, ax in enumerate(axes[r]):
             if c < len(images):
-                ax.imshow(images[c], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                ax.imshow(images[c], cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+            if r == 0 and column_labels and c < len(column_labels):
+                ax.set_title(column_labels[c], fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
             ax.spines[:].set_visible(False)
@@ -141,15 +148,22 @@ def scatter_by_class(ax, points, labels, class_names: list[str]) -> None:
                    label=class_name, rasterized=True)
 
 
-def latent_scatter(embeddings: dict, labels, class_names: list[str], title: str = "", size: str = "wide"):
+def latent_scatter(embeddings: dict, labels, class_names: list[str], title: str = "", size: str = "wide",
+                   axis_labels: tuple[str, str] | None = None):
     """One scatter panel per entry of ``embeddings`` ({"VAE": (N, 2), ...}), points coloured by
-    class, one legend with the class names."""
+    class, one legend with the class names. With ``axis_labels`` (e.g. ("PC 1", "PC 2")) every
+    panel keeps its ticks and labels, for embeddings whose scale means something (PCA); without
+    them the axes are bare (t-SNE, whose coordinates have no scale)."""
     fig, axes = figure(size, 1, len(embeddings), squeeze=False)
     for ax, (name, points) in zip(axes[0], embeddings.items()):
         scatter_by_class(ax, points, labels, class_names)
         ax.set_title(name)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        if axis_labels:
+            ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1])
+            ax.tick_params(labelsize=8)
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
     handles = [plt.Line2D([], [], marker="o", linestyle="", color=plt.get_cmap("tab10")(c))
                for c in range(len(class_names))]
     fig.legend(handles, class_names, loc="outside right center", frameon=False, fontsize=8)
@@ -198,20 +212,27 @@ def manifold(images, values, title: str = "", ax=None):
     return fig
 
 
-def kl_per_dimension(kls: dict, threshold_counts: dict | None = None, title: str = ""):
+def kl_per_dimension(kls: dict, threshold_counts: dict | None = None, title: str = "", free_bits: dict | None = None):
     """Bar charts of the mean KL of every latent dimension, one panel per model, dimensions
     sorted from the most to the least informative; ``threshold_counts`` ({name: active units})
-    goes into each panel's title."""
+    goes into each panel's title; ``free_bits`` ({name: nats}) draws that model's free-bits
+    floor as a dashed line (a dimension below it costs nothing in the training loss)."""
     fig, axes = figure("wide", 1, len(kls), squeeze=False)
     for ax, (name, kl) in zip(axes[0], kls.items()):
         kl = np.asarray(kl)
         order = np.argsort(-kl, kind="stable")
         ax.bar(np.arange(len(kl)), kl[order], color="C0")
+        if (free_bits or {}).get(name):
+            ax.axhline(free_bits[name], color="C3", linestyle="--", linewidth=1,
+                       label=f"free bits: {free_bits[name]:g} nats")
+            ax.legend(frameon=False, fontsize=8, loc="upper right")
         ax.set_xticks(np.arange(len(kl)), [str(j) for j in order], fontsize=7)
         ax.set_xlabel("latent dimension (sorted by KL)")
         ax.set_ylabel("KL (nats per image)")
         count = f", {threshold_counts[name]} active units" if threshold_counts else ""
-        ax.set_title(f"{name}: {kl.sum():.1f} nats in all{count}", fontsize=10)
+        # "the bars sum to": for N(0, I) that is the KL; for a learned prior the bars are each dimension's
+        # KL against the prior's marginal, and they do not add up to the KL
+        ax.set_title(f"{name}: the bars sum to {kl.sum():.1f} nats{count}", fontsize=10)
         ax.spines[["top", "right"]].set_visible(False)
     if title:
         fig.suptitle(title)
@@ -220,30 +241,43 @@ def kl_per_dimension(kls: dict, threshold_counts: dict | None = None, title: str
 
 def rate_distortion(points: list[dict], title: str = ""):
     """KL (rate) against reconstruction (distortion), one labelled point per model
-    ({"label", "kl", "recon"}, a "group" joins points with a line), with dotted lines of equal
-    -ELBO = recon + KL."""
+    ({"label", "kl", "recon"}, a "group" joins points with a line and has one legend entry; a
+    point without a group has its own marker and entry), with dotted lines of equal
+    -ELBO = recon + KL at round values, each labelled with its value."""
     fig, ax = figure("square")
     groups: dict = {}
     for p in points:
         groups.setdefault(p.get("group"), []).append(p)
-    for i, (group, members) in enumerate(groups.items()):
+    colour = 0
+    markers = iter("sD^vP*X")
+    for group, members in groups.items():
         members = sorted(members, key=lambda p: p["kl"])
-        style = "o-" if group else "s"
-        ax.plot([p["kl"] for p in members], [p["recon"] for p in members], style, color=f"C{i}", label=group)
+        if group:  # a line through the group's points, one legend entry for the group
+            ax.plot([p["kl"] for p in members], [p["recon"] for p in members], "o-", color=f"C{colour}", label=group)
+            colour += 1
         for p in members:
+            if not group:  # a model of its own: its own colour, marker and legend entry
+                ax.plot(p["kl"], p["recon"], next(markers, "o"), color=f"C{colour}", markersize=7, label=p["label"])
+                colour += 1
             ax.annotate(p["label"], (p["kl"], p["recon"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.margins(x=0.1, y=0.06)  # room for the labels of the outermost points
     kl_range = np.array(ax.get_xlim())
     y_low, y_high = ax.get_ylim()
     totals = [p["kl"] + p["recon"] for p in points]
-    for total in np.linspace(min(totals), max(totals), 4):
+    # like contour lines: a few round values of -ELBO = recon + KL between the models' extremes
+    levels = MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(min(totals), max(totals))
+    for total in [t for t in levels if min(totals) <= t <= max(totals)]:
         ax.plot(kl_range, total - kl_range, ":", color="grey", linewidth=0.8)
+        # the value where the line enters the panel: at the left edge, or at the top if it enters there
+        x = max(kl_range[0], total - y_high)
+        if x < kl_range[1]:
+            ax.annotate(f"−ELBO {total:g}", (x, total - x), textcoords="offset points", xytext=(3, -10),
+                        fontsize=7, color="grey")
     ax.set_xlim(*kl_range)
     ax.set_ylim(y_low, y_high)
     ax.set_xlabel("rate: KL (nats per image)")
     ax.set_ylabel("distortion: reconstruction (nats per image)")
     ax.set_title(title or "Rate against distortion (dotted: equal -ELBO)")
-    if any(groups):
-        ax.legend(frameon=False)
+    ax.legend(frameon=False, fontsize=8)
     ax.grid(alpha=0.3)
     return fig
