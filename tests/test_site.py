@@ -150,3 +150,21 @@ def test_tables_come_from_the_notebooks(page, url):
     first_row = next(line for line in table.splitlines() if line.startswith("| raw pixels"))
     cells = [c.strip() for c in first_row.strip("|").split("|")]
     assert page.locator("td", has_text=cells[-1]).count() >= 1
+
+
+def test_tables_and_figures_fit_a_laptop_screen_and_carry_captions(page, url):
+    """Issue 14: no table scrolls sideways at 1280 px, and every figure has its caption beneath it."""
+    page.set_viewport_size({"width": 1280, "height": 900})
+    for path in ("evaluation/", "results/", "priors/"):
+        page.goto(url + path)
+        page.wait_for_load_state("networkidle")
+        state = page.evaluate("""() => ({
+            wide: [...document.querySelectorAll('.md-typeset__scrollwrap')]
+                    .filter(w => w.scrollWidth > w.clientWidth + 1).length,
+            tables: document.querySelectorAll('.md-typeset table').length,
+            figures: document.querySelectorAll('.md-content img[src*="assets/"]').length,
+            captioned: document.querySelectorAll('.md-content figure img[src*="assets/"]').length,
+            captions: [...document.querySelectorAll('.md-content figure figcaption')].filter(c => c.innerText.trim()).length,
+        })""")
+        assert state["wide"] == 0, f"{path}: {state['wide']} of {state['tables']} tables scroll sideways at 1280 px"
+        assert state["figures"] == state["captioned"] == state["captions"], (path, state)
