@@ -272,7 +272,7 @@ def rate_distortion(points: list[dict], title: str = ""):
         x = max(kl_range[0], total - y_high)
         if x < kl_range[1]:
             ax.annotate(f"−ELBO {total:g}", (x, total - x), textcoords="offset points", xytext=(3, -10),
-                        fontsize=7, color="grey")
+                        fontsize=7, color="grey", bbox=dict(facecolor="white", edgecolor="none", pad=0.5, alpha=0.85))
     ax.set_xlim(*kl_range)
     ax.set_ylim(y_low, y_high)
     ax.set_xlabel("rate: KL (nats per image)")
