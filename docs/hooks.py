@@ -26,6 +26,9 @@ MATHJAX = ROOT / "node_modules" / "mathjax" / "es5"
 def on_files(files, config):
     for png in sorted((ROOT / "assets").glob("*.png")):
         files.append(File.generated(config, f"assets/{png.name}", abs_src_path=str(png)))
+    for path in sorted((ROOT / "assets" / "explore").glob("*")):  # the explorer's decoders (not check/)
+        if path.suffix in (".json", ".bin"):
+            files.append(File.generated(config, f"assets/explore/{path.name}", abs_src_path=str(path)))
     script = MATHJAX / "tex-chtml.js"
     if not script.is_file():
         raise PluginError(f"{script}: missing; install MathJax with `npm ci` (package.json pins it)")
@@ -37,6 +40,32 @@ def on_files(files, config):
 
 
 NOTEBOOKS_MARK = "<!-- notebooks: links from pyproject.toml -->"
+EXPLORE_MARK = "<!-- explore: the exported files from assets/explore/ -->"
+MODEL_NAMES = {"plane": "2-D VAE", "best": "best VAE"}
+
+
+def explore_files(folder: Path) -> str:
+    """The explorer's files table from the manifests in ``folder`` (notebook 08's export): each
+    model's file, its size, how its weights are stored, and how far its pixels are from PyTorch's."""
+    manifests = sorted(folder.glob("*.json"))
+    if not manifests:
+        raise PluginError(f"{folder}: no exported decoders; run notebook 08 (make report)")
+    rows = ["| dataset | model | file | size | weights stored as | largest pixel difference | mean |",
+            "|---|---|---|---:|---|---:|---:|"]
+    total = 0
+    for path in manifests:
+        manifest = json.loads(path.read_text())
+        for name, entry in manifest["models"].items():
+            size = entry["bytes"] + path.stat().st_size / len(manifest["models"])
+            total += size
+            linear = [layer for layer in entry["layers"] if layer["op"] == "linear"]
+            storage = " · ".join(f"{layer['out']}×{layer['in']} {'int8' if 'scale' in layer else 'float16'}"
+                                 for layer in linear)
+            error = entry["error"]
+            rows.append(f"| {DATASET_NAMES.get(manifest['dataset'], manifest['dataset'])} | {MODEL_NAMES.get(name, name)} | "
+                        f"`{entry['file']}` | {entry['bytes'] / 1e6:.2f} MB | {storage} | "
+                        f"{error['max']:.4f} ({error['grey_levels']} grey levels) | {error['mean']:.5f} |")
+    return "\n".join(rows) + f"\n\nIn all, with the manifests: **{total / 1e6:.2f} MB**."
 
 
 HEADLINE_MARK = "<!-- headline: the best VAE from assets/metrics.json -->"
@@ -114,6 +143,8 @@ def on_page_markdown(markdown, page, config, files):
             markdown = METRIC.sub(lambda m: metric(content, m.group(1)), markdown)
         except ValueError as e:
             raise PluginError(f"docs/{where}: {e}") from None
+    if EXPLORE_MARK in markdown:
+        markdown = markdown.replace(EXPLORE_MARK, explore_files(ROOT / "assets" / "explore"))
     if NOTEBOOKS_MARK not in markdown:
         return markdown
     sys.path.insert(0, str(ROOT / "src"))

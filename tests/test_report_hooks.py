@@ -79,3 +79,16 @@ def test_a_page_citing_a_number_the_run_lacks_fails_the_build(hooks):
 def test_every_metric_the_pages_cite_is_in_the_committed_run(hooks):
     for page in sorted((ROOT / "docs").glob("*.md")):
         hooks.on_page_markdown(page.read_text(), None, None, None)  # raises on a number the run lacks
+
+
+def test_the_explore_pages_file_table_comes_from_the_manifests(hooks, tmp_path):
+    """Issue 16: the Explore page says each decoder's size and error as the latest export wrote them."""
+    with pytest.raises(PluginError, match="no exported decoders; run notebook 08"):
+        hooks.explore_files(tmp_path)
+    entry = {"file": "mnist-best.bin", "bytes": 1_551_792, "error": {"max": 0.0246, "mean": 0.000343, "grey_levels": 7},
+             "layers": [{"op": "linear", "in": 20, "out": 512}, {"op": "silu"},
+                        {"op": "linear", "in": 512, "out": 784, "scale": "w2.scale", "group": 16}]}
+    (tmp_path / "mnist.json").write_text(json.dumps({"dataset": "mnist", "models": {"best": entry}}))
+    table = hooks.explore_files(tmp_path)
+    assert "| MNIST | best VAE | `mnist-best.bin` | 1.55 MB | 512×20 float16 · 784×512 int8 | 0.0246 (7 grey levels) | 0.00034 |" in table
+    assert "In all, with the manifests: **1.55 MB**" in table

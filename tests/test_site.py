@@ -5,6 +5,7 @@ stays free of errors. Full-page screenshots go to build/site/ for a person to lo
 from __future__ import annotations
 
 import functools
+import json
 import http.server
 import os
 import shutil
@@ -13,10 +14,14 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+
+from vaelab import explore
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["", "data/", "model/", "results/", "evaluation/", "priors/", "insights/", "reproduce/"]
+PAGES = ["", "data/", "model/", "results/", "evaluation/", "priors/", "explore/", "insights/", "reproduce/"]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -168,3 +173,144 @@ def test_tables_and_figures_fit_a_laptop_screen_and_carry_captions(page, url):
         })""")
         assert state["wide"] == 0, f"{path}: {state['wide']} of {state['tables']} tables scroll sideways at 1280 px"
         assert state["figures"] == state["captioned"] == state["captions"], (path, state)
+
+
+# --- The latent-space explorer (issue 16): the decoders of notebook 08's export, run in the page ---
+
+EXPLORE = ROOT / "assets" / "explore"
+SHOTS = ROOT / "build" / "site"
+
+
+def explorer_ready(page) -> None:
+    """Wait until every explorer on the page has loaded its decoders and drawn its first images."""
+    page.wait_for_function("""() => {
+        const roots = [...document.querySelectorAll('.vaelab-explorer')];
+        return roots.length > 0 && roots.every(r => r.dataset.state === 'ready');
+    }""", timeout=30_000)
+
+
+def drawn(page, selector: str) -> str:
+    """What a canvas shows now (its pixels, as a data URL)."""
+    return page.evaluate("s => document.querySelector(s).toDataURL()", selector)
+
+
+def changes(page, selector: str, action) -> bool:
+    before = drawn(page, selector)
+    action()
+    page.wait_for_timeout(100)  # the plane redraws on the next animation frame
+    return drawn(page, selector) != before
+
+
+def test_the_explorer_decodes_what_pytorch_decodes(page, url, site):
+    """The page's pixels for the export's check codes (test codes and prior samples) are PyTorch's
+    within the stated tolerance, and exactly the stored decoder's up to float32 rounding; every
+    request stays on the site."""
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(url + "explore/")
+    explorer_ready(page)
+    assert any(r.endswith("/assets/explore/mnist-best.bin") for r in requests), requests
+    assert all(r.startswith(url) for r in requests), [r for r in requests if not r.startswith(url)]
+    checks = sorted((EXPLORE / "check").glob("*.json"))
+    assert [p.stem for p in checks] == ["fashion-mnist", "mnist"]
+    for path in checks:
+        check = json.loads(path.read_text())
+        manifest = EXPLORE / f"{check['dataset']}.json"
+        for model, reference in check["models"].items():
+            codes = reference["codes"]
+            got = np.array(page.evaluate("([d, m, z]) => window.vaelabExplorer.decode(d, m, z)",
+                                         [check["dataset"], model, codes]))
+            assert got.shape == (len(codes), 784)
+            difference = np.abs(got - np.array(reference["pixels"])).max()
+            assert difference <= check["tolerance"], (path.name, model, difference)
+            with torch.no_grad():
+                stored = torch.sigmoid(explore.load_decoder(manifest, model)(torch.tensor(codes))).numpy()
+            assert np.abs(got - stored).max() < 1e-4, (path.name, model)
+    published = sum(p.stat().st_size for p in (site / "assets" / "explore").iterdir())
+    assert published < 5_000_000, f"the explorer's files take {published / 1e6:.2f} MB (budget: about 5)"
+    assert not (site / "assets" / "explore" / "check").exists()
+    assert not page.errors, page.errors
+
+
+def test_the_explorers_controls_change_the_image(page, url):
+    page.goto(url + "explore/")
+    explorer_ready(page)
+    root = ".vaelab-explorer[data-dataset='fashion-mnist']"
+    plane_out = f"{root} .vx-section:nth-of-type(1) .vx-out canvas"
+    plane = page.locator(f"{root} canvas.vx-plane")
+    plane.scroll_into_view_if_needed()
+    box = plane.bounding_box()
+    assert changes(page, plane_out, lambda: page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"]))
+    assert changes(page, plane_out, lambda: page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.6 * box["height"]))
+    plane.focus()  # the keyboard moves the point too
+    readout = page.locator(f"{root} .vx-readout").inner_text()
+    assert changes(page, plane_out, lambda: [page.keyboard.press("Shift+ArrowLeft") for _ in range(3)])
+    assert page.locator(f"{root} .vx-readout").inner_text() != readout
+
+    sliders_out = f"{root} .vx-section:nth-of-type(2) .vx-out canvas"
+    slider = page.locator(f"{root} .vx-slider input").first
+    assert changes(page, sliders_out, lambda: (slider.focus(), page.keyboard.press("End")))
+    assert changes(page, sliders_out, lambda: page.get_by_role("button", name="Sample from the prior").first.click())
+    assert changes(page, sliders_out, lambda: page.locator(f"{root} .vx-section:nth-of-type(2) select").select_option("5"))
+
+    middle = f"{root} .vx-strip canvas:nth-child(5)"
+    assert changes(page, middle, lambda: page.locator(f"{root} .vx-section:nth-of-type(3) select").nth(1).select_option("6"))
+
+    page.locator(".tabbed-labels").first.get_by_text("MNIST", exact=True).click()  # the other dataset's explorer
+    mnist = ".vaelab-explorer[data-dataset='mnist']"
+    page.locator(f"{mnist} canvas.vx-plane").scroll_into_view_if_needed()
+    box = page.locator(f"{mnist} canvas.vx-plane").bounding_box()
+    assert changes(page, f"{mnist} .vx-section:nth-of-type(1) .vx-out canvas",
+                   lambda: page.mouse.move(box["x"] + 0.4 * box["width"], box["y"] + 0.5 * box["height"]))
+    page.locator(".tabbed-labels").first.get_by_text("Fashion-MNIST", exact=True).click()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "explore-desktop.png"), full_page=True)
+    assert not page.errors, page.errors
+
+
+def test_the_explorer_on_a_phone(browser, url):
+    """A 390 x 844 touch screen: nothing scrolls sideways, and a tap on the plane decodes there."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url + "explore/")
+    explorer_ready(page)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    root = ".vaelab-explorer[data-dataset='fashion-mnist']"
+    plane = page.locator(f"{root} canvas.vx-plane")
+    plane.scroll_into_view_if_needed()
+    box = plane.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] >= 250, box
+    assert changes(page, f"{root} .vx-section:nth-of-type(1) .vx-out canvas",
+                   lambda: page.touchscreen.tap(box["x"] + 0.25 * box["width"], box["y"] + 0.75 * box["height"]))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "explore-phone.png"), full_page=True)
+    assert not errors, errors
+    context.close()
+
+
+def test_the_explorer_starts_after_instant_navigation_and_after_back(page, url):
+    page.goto(url)
+    check(page, "index")
+    page.locator(".md-sidebar--primary").get_by_role("link", name="Explore", exact=True).click()
+    page.wait_for_url("**/explore/")
+    explorer_ready(page)
+    page.locator(".md-sidebar--primary").get_by_role("link", name="Insights", exact=True).click()
+    page.wait_for_url("**/insights/")
+    page.go_back()
+    page.wait_for_url("**/explore/")
+    explorer_ready(page)
+    assert page.locator(".vaelab-explorer canvas.vx-plane").count() == 2
+    assert not page.errors, page.errors
+
+
+def test_without_javascript_the_explorer_says_what_it_needs(browser, url):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(url + "explore/")
+    message = page.locator(".vx-noscript")
+    assert message.is_visible() and "needs JavaScript" in message.inner_text()
+    context.close()
