@@ -45,13 +45,13 @@ MODEL_NAMES = {"plane": "2-D VAE", "best": "best VAE"}
 
 
 def explore_files(folder: Path) -> str:
-    """The explorer's files table from the manifests in ``folder`` (notebook 08's export): each
-    model's file, its size, how its weights are stored, and how far its pixels are from PyTorch's."""
+    """The explorer's files table from the manifests in ``folder`` (notebook 08's export): the size
+    of each model's file (``<dataset>-<model>.bin``), how its weights are stored, and how far its pixels are from PyTorch's."""
     manifests = sorted(folder.glob("*.json"))
     if not manifests:
         raise PluginError(f"{folder}: no exported decoders; run notebook 08 (make report)")
-    rows = ["| dataset | model | file | size | weights stored as | largest pixel difference | mean |",
-            "|---|---|---|---:|---|---:|---:|"]
+    rows = ["| dataset | model | size | weights stored as | largest pixel difference | mean |",
+            "|---|---|---:|---|---:|---:|"]
     total = 0
     for path in manifests:
         manifest = json.loads(path.read_text())
@@ -61,10 +61,10 @@ def explore_files(folder: Path) -> str:
             linear = [layer for layer in entry["layers"] if layer["op"] == "linear"]
             storage = " · ".join(f"{layer['out']}×{layer['in']} {'int8' if 'scale' in layer else 'float16'}"
                                  for layer in linear)
-            error = entry["error"]
+            error, levels = entry["error"], entry["error"]["grey_levels"]
             rows.append(f"| {DATASET_NAMES.get(manifest['dataset'], manifest['dataset'])} | {MODEL_NAMES.get(name, name)} | "
-                        f"`{entry['file']}` | {entry['bytes'] / 1e6:.2f} MB | {storage} | "
-                        f"{error['max']:.4f} ({error['grey_levels']} grey levels) | {error['mean']:.5f} |")
+                        f"{entry['bytes'] / 1e6:.2f} MB | {storage} | "
+                        f"{error['max']:.4f} ({levels} grey level{'' if levels == 1 else 's'}) | {error['mean']:.5f} |")
     return "\n".join(rows) + f"\n\nIn all, with the manifests: **{total / 1e6:.2f} MB**."
 
 

@@ -90,5 +90,5 @@ def test_the_explore_pages_file_table_comes_from_the_manifests(hooks, tmp_path):
                         {"op": "linear", "in": 512, "out": 784, "scale": "w2.scale", "group": 16}]}
     (tmp_path / "mnist.json").write_text(json.dumps({"dataset": "mnist", "models": {"best": entry}}))
     table = hooks.explore_files(tmp_path)
-    assert "| MNIST | best VAE | `mnist-best.bin` | 1.55 MB | 512×20 float16 · 784×512 int8 | 0.0246 (7 grey levels) | 0.00034 |" in table
+    assert "| MNIST | best VAE | 1.55 MB | 512×20 float16 · 784×512 int8 | 0.0246 (7 grey levels) | 0.00034 |" in table
     assert "In all, with the manifests: **1.55 MB**" in table

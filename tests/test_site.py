@@ -263,6 +263,7 @@ def test_the_explorers_controls_change_the_image(page, url):
     assert changes(page, f"{mnist} .vx-section:nth-of-type(1) .vx-out canvas",
                    lambda: page.mouse.move(box["x"] + 0.4 * box["width"], box["y"] + 0.5 * box["height"]))
     page.locator(".tabbed-labels").first.get_by_text("Fashion-MNIST", exact=True).click()
+    page.evaluate("() => window.scrollTo(0, 0)")  # the header then sits at the top of the full-page shot
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "explore-desktop.png"), full_page=True)
     assert not page.errors, page.errors
@@ -286,6 +287,10 @@ def test_the_explorer_on_a_phone(browser, url):
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] >= 250, box
     assert changes(page, f"{root} .vx-section:nth-of-type(1) .vx-out canvas",
                    lambda: page.touchscreen.tap(box["x"] + 0.25 * box["width"], box["y"] + 0.75 * box["height"]))
+    tops = page.evaluate(f"() => [...document.querySelectorAll(\"{root} .vx-strip canvas\")]"
+                         ".map(c => Math.round(c.getBoundingClientRect().top))")
+    assert len(tops) == 10 and len(set(tops)) == 1, f"the interpolation strip wraps: {tops}"
+    page.evaluate("() => window.scrollTo(0, 0)")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "explore-phone.png"), full_page=True)
     assert not errors, errors

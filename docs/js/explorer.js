@@ -92,14 +92,16 @@
     if (!loaded.has(dataset)) {
       loaded.set(dataset, (async () => {
         const manifest = await fetchOk(new URL(`${dataset}.json`, BASE), "json");
+        const entries = Object.entries(manifest.models);
+        const buffers = await Promise.all(entries.map(([, entry]) => fetchOk(new URL(entry.file, BASE), "binary")));
         const models = {};
-        for (const [name, entry] of Object.entries(manifest.models)) {
-          const buffer = await fetchOk(new URL(entry.file, BASE), "binary");
+        entries.forEach(([name, entry], i) => {
+          const buffer = buffers[i];
           if (buffer.byteLength !== entry.bytes)
             throw new Error(`${entry.file}: ${buffer.byteLength} bytes, the manifest says ${entry.bytes}`);
           const array = key => readArray(buffer, entry.arrays[key], key);
           models[name] = {entry, decode: buildDecoder(entry, buffer), array};
-        }
+        });
         return {manifest, models};
       })());
       loaded.get(dataset).catch(() => loaded.delete(dataset));  // a failed load is tried again next time
@@ -143,10 +145,11 @@
     const extent = plane.entry.extent, size = 480;
     const points = plane.array(plane.entry.points), labels = plane.array(plane.entry.point_labels);
     const canvas = element("canvas", {width: size, height: size, class: "vx-plane", tabindex: "0",
-      role: "slider", "aria-label": "latent plane: move the pointer over it, or use the arrow keys",
-      "aria-valuetext": ""});
+      role: "application", "aria-roledescription": "latent plane",
+      "aria-label": "latent plane of the 2-D VAE: arrow keys move the point, Shift for bigger steps, Home for the origin"});
     const out = imageCanvas("the image the decoder draws at the chosen point", "big");
-    const readout = element("p", {class: "vx-readout", "aria-live": "polite"});
+    const readout = element("p", {class: "vx-readout"});
+    const spoken = element("span", {class: "vx-sr-only", "aria-live": "polite"});  // keyboard moves only
     const legend = element("ul", {class: "vx-legend"}, manifest.classes.map((name, c) =>
       element("li", {}, [element("span", {class: "vx-swatch", style: `background:${TAB10[c % 10]}`}), name])));
     const toPixel = v => ((v + extent) / (2 * extent)) * size;
@@ -166,7 +169,7 @@
       bg.fillRect(toPixel(points[2 * i]) - 1.5, size - toPixel(points[2 * i + 1]) - 1.5, 3, 3);
     }
     const z = [0, 0];
-    let pending = false;
+    let pending = false, speak = false;
     function show() {
       pending = false;
       drawPixels(out, plane.decode(z));
@@ -176,9 +179,9 @@
       context.strokeStyle = "#000";
       context.lineWidth = 2;
       context.beginPath(); context.arc(x, y, 8, 0, 2 * Math.PI); context.stroke();
-      const text = `z = (${z[0].toFixed(2)}, ${z[1].toFixed(2)})`;
-      readout.textContent = text;
-      canvas.setAttribute("aria-valuetext", text);
+      readout.textContent = `z = (${z[0].toFixed(2)}, ${z[1].toFixed(2)})`;
+      if (speak) spoken.textContent = readout.textContent;
+      speak = false;
     }
     function moveTo(zx, zy) {
       z[0] = Math.max(-extent, Math.min(extent, zx));
@@ -191,13 +194,17 @@
              extent - ((event.clientY - box.top) / box.height) * 2 * extent);
     }
     canvas.addEventListener("pointermove", fromEvent);
-    canvas.addEventListener("pointerdown", event => { canvas.focus(); fromEvent(event); });
+    canvas.addEventListener("pointerdown", event => {
+      if (event.pointerType !== "touch") canvas.focus();  // keys work after a click; no focus ring after a tap
+      fromEvent(event);
+    });
     canvas.addEventListener("keydown", event => {
       const step = event.shiftKey ? 0.5 : 0.1;
       const moves = {ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step]};
-      if (event.key === "Home") { moveTo(0, 0); event.preventDefault(); return; }
+      if (event.key === "Home") { speak = true; moveTo(0, 0); event.preventDefault(); return; }
       if (!moves[event.key]) return;
       event.preventDefault();
+      speak = true;
       moveTo(z[0] + moves[event.key][0], z[1] + moves[event.key][1]);
     });
     show();
@@ -208,15 +215,16 @@
         "Home for the origin): the decoder draws the image of that code."}),
       element("div", {class: "vx-row"}, [
         element("div", {class: "vx-plane-wrap"}, [canvas, legend]),
-        element("figure", {class: "vx-out"}, [out, readout])])]);
+        element("figure", {class: "vx-out"}, [out, readout, spoken])])]);
   }
 
   // --- 2. The best VAE's sliders, and 3. interpolation -----------------------------------------
 
-  function gallerySelect(manifest, best, label, chosen) {
-    const select = element("select", {"aria-label": label});
+  function gallerySelect(manifest, best, chosen) {  // its name comes from the <label> around it
+    const select = element("select"), seen = {};
     best.entry.gallery_labels.forEach((c, i) => {
-      const option = element("option", {value: String(i), text: `${className(manifest, c)} (${1 + (i % 2)})`});
+      seen[c] = (seen[c] || 0) + 1;  // "Dress (2)": the class's second test image in the list
+      const option = element("option", {value: String(i), text: `${className(manifest, c)} (${seen[c]})`});
       if (i === chosen) option.selected = true;
       select.append(option);
     });
@@ -231,11 +239,10 @@
     const z = new Float32Array(d);
     const out = imageCanvas("the image the best VAE decodes from the code", "big");
     const original = imageCanvas("the chosen test image", "small");
-    const select = gallerySelect(manifest, best, "test image to start from", 0);
+    const select = gallerySelect(manifest, best, 0);
     const sliders = entry.sliders.map(j => {
       const [low, high] = entry.ranges[j];
-      const input = element("input", {type: "range", min: low.toFixed(3), max: high.toFixed(3), step: "0.01",
-                                      "aria-label": `latent dimension ${j + 1}`});
+      const input = element("input", {type: "range", min: low.toFixed(3), max: high.toFixed(3), step: "0.01"});
       const value = element("output");
       input.addEventListener("input", () => { z[j] = Number(input.value); update(); });
       return {j, input, value, row: element("label", {class: "vx-slider"}, [
@@ -282,10 +289,10 @@
     const entry = best.entry, d = entry.latent_dim, steps = 8;
     const codes = best.array("gallery_codes"), images = best.array("gallery");
     const count = entry.gallery_labels.length;
-    const first = gallerySelect(manifest, best, "first test image", 0);
-    const second = gallerySelect(manifest, best, "second test image", count - 1);
+    const first = gallerySelect(manifest, best, 0);
+    const second = gallerySelect(manifest, best, count - 1);
     const ends = [imageCanvas("first test image", "thumb"), imageCanvas("second test image", "thumb")];
-    const row = Array.from({length: steps}, (_, t) => imageCanvas(`step ${t + 1} of ${steps}`, "thumb"));
+    const row = Array.from({length: steps}, (_, t) => imageCanvas(`point ${t + 1} of ${steps}`, "thumb"));
     function update() {
       const a = Number(first.value), b = Number(second.value);
       drawPixels(ends[0], images.subarray(a * SIDE * SIDE, (a + 1) * SIDE * SIDE), 1);
@@ -301,8 +308,8 @@
     update();
     return element("section", {class: "vx-section"}, [
       element("h3", {text: "From one test image to another"}),
-      element("p", {text: `The best VAE's decoder along the straight line between the two codes μ(x), in ${steps} steps; ` +
-        "the test images themselves at the ends."}),
+      element("p", {text: `The best VAE's decoder at ${steps} evenly spaced points of the straight line between the two ` +
+        "codes μ(x), both ends included; the test images themselves outside them."}),
       element("div", {class: "vx-controls"}, [element("label", {}, ["From ", first]), element("label", {}, ["to ", second])]),
       element("div", {class: "vx-strip"}, [ends[0], ...row, ends[1]])]);
   }
@@ -320,7 +327,10 @@
                            interpolationSection(manifest, models.best));
       root.dataset.state = "ready";
     } catch (error) {
-      status.textContent = `The explorer could not start: ${error.message}`;
+      status.textContent = `The explorer could not start: ${error.message}. `;
+      const retry = element("button", {type: "button", class: "md-button", text: "Try again"});
+      retry.addEventListener("click", () => { delete root.dataset.state; start(root); });
+      status.append(retry);
       root.dataset.state = "failed";
       console.error("explorer:", error);
     }
