@@ -136,7 +136,7 @@ def _error(model, stored: list, codes: torch.Tensor) -> dict:
 
 
 def _export_model(name: str, model, pack: Pack, error_codes: torch.Tensor) -> dict:
-    model = model.cpu().eval()
+    """Store ``model``'s decoder (on the CPU, in eval mode: ``export`` puts it there) and measure its error."""
     layers, stored = _pack_decoder(model, pack)
     error = _error(model, stored, error_codes)
     if error["max"] > TOLERANCE:
@@ -230,7 +230,7 @@ def load_decoder(manifest_path: Path, model: str) -> nn.Sequential:
     layers = []
     for layer in entry["layers"]:
         if layer["op"] != "linear":
-            layers.append({"relu": nn.ReLU, "silu": nn.SiLU}[layer["op"]]())
+            layers.append({op: kind for kind, op in ACTIVATIONS.items()}[layer["op"]]())
             continue
         w = torch.from_numpy(read_array(manifest_path, model, layer["weight"]).astype(np.float32))
         if "scale" in layer:
