@@ -17,9 +17,12 @@ MNIST_NOTEBOOKS := $(NOTEBOOKS)
 
 # One numeric environment for the reference runs (make report) and their check (make test):
 # two threads and the CPU, whatever the machine has (`make test VAELAB_DEVICE=cuda` overrides it,
-# and then the tolerance tier runs). The CPU kernels (AVX2 on x86-64) are chosen by the package
-# itself when it is imported (src/vaelab/numeric.py), so a notebook opened in Jupyter or a
-# `python -m vaelab train` typed in a shell runs the same kernels as make does.
+# and then the tolerance tier runs), and the reference CPU kernels: AVX2 on x86-64, ATen's own
+# choice on Intel CPUs (src/vaelab/workshop/numeric.py, run as a script, prints them; a value set
+# in the environment is kept). Importing vaelab sets nothing: `make lab` starts Jupyter in this
+# environment, so a notebook opened there computes the reference numbers too.
+NUMERIC_ENV := $(shell $(PYTHON) src/vaelab/workshop/numeric.py)
+$(foreach setting,$(NUMERIC_ENV),$(eval export $(setting)))
 export OMP_NUM_THREADS := 2
 export MKL_NUM_THREADS := 2
 export VAELAB_DEVICE := cpu
@@ -31,14 +34,15 @@ NBCONVERT := jupyter nbconvert --to notebook --execute --inplace \
 PYTEST_NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --durations=30  # the 30 slowest tests and cells: where the time goes
 CHECK_DIR := build/check
 
-.PHONY: help setup data test unit nbval check-tolerance report notebooks notebooks-mnist docs serve browser colab bench-speed bench-quality bench-spread bench-search clean
+.PHONY: help setup data lab lint test unit nbval check-tolerance report notebooks notebooks-mnist docs serve browser colab bench-speed bench-quality bench-spread bench-search clean
 
 help:
 	@echo "make report   run every notebook top to bottom, refresh assets/ (and build the site)"
 	@echo "make test     unit tests + the notebooks' regression check (exact or tolerance tier) + the site in a browser"
 	@echo "make bench-speed (about 2 min) | bench-quality (about 40 min) | bench-search (about 70 min): the benchmarks, on an idle machine"
 	@echo "make docs     build the report site into site/ (make serve: on http://127.0.0.1:8000)"
-	@echo "make setup | data | unit | nbval | check-tolerance | notebooks | browser | colab | clean"
+	@echo "make lab      Jupyter Lab in the reference numeric environment (the numbers make report computes)"
+	@echo "make setup | data | lint | unit | nbval | check-tolerance | notebooks | browser | colab | clean"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,7 +63,15 @@ data: setup
 # The regression check has two tiers (python -m vaelab check tier says which applies, in one line):
 # exact on the reference platform (x86-64 with AVX2, pinned torch, 2 threads, cpu): nbval compares
 # every output of every notebook; anywhere else: check-tolerance. VAELAB_CHECK=exact|tolerance forces one.
-test: data docs browser
+# Jupyter Lab on the notebooks, in the environment make report runs them in (threads, CPU kernels, the CPU).
+lab: data
+	$(BIN)/jupyter lab notebooks/
+
+# The linter: ruff, with the rules kept in pyproject.toml ([tool.ruff]).
+lint: setup
+	$(BIN)/ruff check src tests benchmarks docs/hooks.py conftest.py
+
+test: lint data docs browser
 	@tier="$$($(PY) -m vaelab check tier)"; status=$$?; echo "regression check: $$tier"; \
 	if [ $$status = 0 ]; then $(PY) -m pytest tests notebooks $(PYTEST_NBVAL); \
 	elif [ $$status = 3 ]; then $(PY) -m pytest tests && $(MAKE) --no-print-directory check-tolerance; \
@@ -132,7 +144,7 @@ browser:
 
 # The Colab badges and install cells, from the repository's address in pyproject.toml.
 colab: setup
-	$(PY) -m vaelab.colab
+	$(PY) -m vaelab.workshop.colab
 
 # The speed benchmark times the command line as a user types it, outside this Makefile's
 # environment (it starts its own processes); the quality benchmark and the seed spread (the

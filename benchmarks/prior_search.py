@@ -1,4 +1,4 @@
-"""The runs behind ``train.best_config``: candidate VAEs with learned priors and two layers of latents,
+"""The runs behind ``runs.best_config``: candidate VAEs with learned priors and two layers of latents,
 each within the 12-minute budget on 2 cores, compared on the validation images.
 
     .venv/bin/python benchmarks/prior_search.py                        # every candidate, Fashion-MNIST
@@ -19,7 +19,8 @@ import json
 
 import torch
 
-from vaelab import data, evaluate, latent, paths, results, train
+from vaelab import bounds, data, evaluate, latent
+from vaelab.workshop import paths, results, runs
 
 RECIPE = dict(lr=2e-3, schedule="cosine", warmup_epochs=5)
 CANDIDATES = {  # name: the fields that differ from RECIPE (epochs chosen to fit 12 minutes on 2 cores)
@@ -33,12 +34,12 @@ CANDIDATES = {  # name: the fields that differ from RECIPE (epochs chosen to fit
 }
 
 
-def measure(cfg: train.TrainConfig, name: str) -> dict:
-    run = train.train(cfg, paths.project_root() / "runs" / "search" / cfg.dataset / name, progress=True)
-    x, labels = data.load_split(cfg.dataset, seed=train.SPLIT_SEED)["test"]
+def measure(cfg: runs.TrainConfig, name: str) -> dict:
+    run = runs.train(cfg, paths.project_root() / "runs" / "search" / cfg.dataset / name, progress=True)
+    x, labels = data.load_split(cfg.dataset, seed=runs.SPLIT_SEED)["test"]
     index = latent.stratified_subset(labels, results.NLL_SUBSET, seed=0)
-    test = train.as_float(x)
-    nll = evaluate.importance_sampled_nll(run.model, test[index], k=results.NLL_K, seed=0, binarize=cfg.binarize)
+    test = data.as_float(x)
+    nll = bounds.importance_sampled_bounds(run.model, test[index], k=results.NLL_K, seed=0, binarize=cfg.binarize)["nll"]
     best = min(run.history, key=lambda row: row["val_neg_elbo"])
     m = run.metrics
     return {"name": name, "dataset": cfg.dataset, "binarize": cfg.binarize, "val_neg_elbo": round(best["val_neg_elbo"], 3),
@@ -58,7 +59,7 @@ def main() -> None:
     for name, fields in CANDIDATES.items():
         if args.only and name not in args.only:
             continue
-        cfg = train.TrainConfig(dataset=args.dataset, binarize=args.binarize, **{**RECIPE, **fields})
+        cfg = runs.TrainConfig(dataset=args.dataset, binarize=args.binarize, **{**RECIPE, **fields})
         print(json.dumps(measure(cfg, name + ("-bin" if args.binarize else ""))), flush=True)
 
 

@@ -1,4 +1,4 @@
-"""Seed-to-seed spread of the numbers the tolerance check compares (``vaelab.check``).
+"""Seed-to-seed spread of the numbers the tolerance check compares (``vaelab.workshop.check``).
 
     .venv/bin/python benchmarks/seed_spread.py [--seeds 1 2 3 4] [--best-seeds 1 2] [--out build/seed_spread.json]
 
@@ -22,7 +22,7 @@ import statistics
 import tempfile
 import time
 
-from vaelab import classifier, paths, results, train
+from vaelab.workshop import classifier, paths, results, runs
 
 KEYS = ["test_neg_elbo", "test_recon", "test_kl", "iw_nll", "probe_accuracy", "knn_accuracy"]
 TEN_EPOCH = {"AE": ("ae", {}), "MLP VAE": ("vae", {}), "conv VAE": ("conv-vae", {}),
@@ -42,11 +42,11 @@ def main() -> None:
     values["classifier"] = {"classifier_accuracy": [committed["datasets"][dataset]["classifier_accuracy"]]}
     ctx = results.Context.build(dataset, seed=0)
     start = time.perf_counter()
-    jobs = [(name, seed, train.TrainConfig(dataset=dataset, model=model, latent_dim=10, epochs=10, seed=seed, **kw))
+    jobs = [(name, seed, runs.TrainConfig(dataset=dataset, model=model, latent_dim=10, epochs=10, seed=seed, **kw))
             for seed in args.seeds for name, (model, kw) in TEN_EPOCH.items()]
-    jobs += [("best VAE", seed, train.best_config(dataset, seed)) for seed in args.best_seeds]
+    jobs += [("best VAE", seed, runs.best_config(dataset, seed)) for seed in args.best_seeds]
     for name, seed, cfg in jobs:
-        row = results.model_row(name, train.train(cfg, progress=False), ctx)
+        row = results.model_row(name, runs.train(cfg, progress=False), ctx)
         for k in values[name]:
             values[name][k].append(row[k])
         print(f"{name} seed {seed}: " + ", ".join(f"{k} {row[k]:.4f}" for k in values[name]) +

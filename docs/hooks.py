@@ -79,7 +79,7 @@ def _number(value, decimals: int) -> str:
 
 def headline(content: dict) -> str:
     """The overview's headline table from a metrics.json ``content`` (notebook 06's rows): the
-    seed's MLP VAE and the best VAE of each dataset, and the binarized-MNIST row where there is one."""
+    classic MLP VAE and the best VAE of each dataset, and the binarized-MNIST row where there is one."""
     rows = ["| dataset | model | test −ELBO | NLL (k = 500) | active units | linear probe | FD prior |",
             "|---|---|---:|---:|---:|---:|---:|"]
     for dataset in content["datasets"]:
@@ -132,7 +132,7 @@ def _metrics() -> dict:
 def on_page_markdown(markdown, page, config, files):
     """Replace the headline mark with the best VAE's numbers from assets/metrics.json (written by
     notebook 06), every [[metric: ...]] with its number from the same file, and the notebooks mark
-    with a table of every notebook and its links (Colab, GitHub), built by ``vaelab.colab`` from the
+    with a table of every notebook and its links (Colab, GitHub), built by ``vaelab.workshop.colab`` from the
     repository's address in pyproject.toml."""
     if HEADLINE_MARK in markdown:
         markdown = markdown.replace(HEADLINE_MARK, headline(_metrics()))
@@ -148,7 +148,7 @@ def on_page_markdown(markdown, page, config, files):
     if NOTEBOOKS_MARK not in markdown:
         return markdown
     sys.path.insert(0, str(ROOT / "src"))
-    from vaelab import colab  # standard library only: the Pages workflow does not install torch
+    from vaelab.workshop import colab  # standard library only: the Pages workflow does not install torch
 
     url = colab.repository(ROOT)
     rows = ["| notebook | open it |", "|---|---|"]

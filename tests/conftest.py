@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from vaelab import data, paths
-from vaelab.data import registry, sources
-from vaelab.data.registry import FILES
+from vaelab import data
+from vaelab.workshop import paths
+from vaelab.workshop.datasets import registry, sources
+from vaelab.workshop.datasets.registry import FILES
 
 
 def _installed(name: str) -> Path:

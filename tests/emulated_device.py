@@ -132,9 +132,11 @@ class _Factories(TorchDispatchMode):
 @contextmanager
 def emulated_mps(monkeypatch):
     """Within the block vaelab sees an available MPS device, and "mps" tensors are emulated."""
-    from vaelab import device
+    from vaelab import bounds
+    from vaelab.workshop import device
 
     monkeypatch.setattr(device, "_mps_available", lambda: True)
     monkeypatch.setattr(device, "_device_module", lambda d: None)  # its random stream is the CPU's
+    monkeypatch.setattr(bounds, "_random_module", lambda d: None)
     with _Mode(), _Factories():
         yield DEVICE

@@ -1,4 +1,4 @@
-"""The regression check's two tiers (vaelab.check): which one applies where, and a tolerance
+"""The regression check's two tiers (vaelab.workshop.check): which one applies where, and a tolerance
 check that passes on the committed numbers and fails on a broken loss."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import sys
 import pytest
 import torch
 
-from vaelab import check, losses, numeric, paths, train
+from vaelab import gaussian
+from vaelab.workshop import check, numeric, paths, runs
 
 COMMITTED = paths.project_root() / "assets" / "metrics.json"
 REFERENCE_ENV = {"OMP_NUM_THREADS": "2", **numeric.defaults()}
@@ -121,7 +122,7 @@ def test_vaelab_check_chooses_a_tier_by_hand():
 
 # --- The tolerance check catches a broken loss -------------------------------------------------
 
-SEED_MODEL = train.TrainConfig(dataset="fashion-mnist", model="vae", latent_dim=10, epochs=10, seed=0, device="cpu")
+CLASSIC_VAE = runs.TrainConfig(dataset="fashion-mnist", model="vae", latent_dim=10, epochs=10, seed=0, device="cpu")
 ELBO_KEYS = ["test_neg_elbo", "test_recon", "test_kl"]
 
 
@@ -130,17 +131,17 @@ def as_metrics(run) -> dict:
     return {"rows": [row], "datasets": {"fashion-mnist": {}}}
 
 
-def test_the_seed_model_as_trained_here_passes(fashion_raw, committed):
-    """The seed model of notebooks 02 and 06, trained here (or reused from runs/), is within tolerance
+def test_the_classic_vae_as_trained_here_passes(fashion_raw, committed):
+    """The classic VAE of notebooks 02 and 06, trained here (or reused from runs/), is within tolerance
     of the committed numbers: on the reference platform it is the same number."""
-    checks = check.compare(as_metrics(train.train(SEED_MODEL, progress=False)), committed, ELBO_KEYS, ["MLP VAE"])
+    checks = check.compare(as_metrics(runs.train(CLASSIC_VAE, progress=False)), committed, ELBO_KEYS, ["MLP VAE"])
     assert len(checks) == 3 and all(c["ok"] for c in checks), checks
 
 
 def test_a_broken_kl_fails_the_tolerance_check(fashion_raw, committed, tmp_path, monkeypatch):
-    """The KL without its factor 1/2, a classic slip: trained and measured with it, the seed model
+    """The KL without its factor 1/2, a classic slip: trained and measured with it, the classic VAE
     lands far outside the tolerances."""
-    monkeypatch.setattr(losses, "kl_per_dimension", lambda mu, logvar: -(1 + logvar - mu.pow(2) - logvar.exp()))
-    run = train.train(SEED_MODEL, tmp_path / "broken", progress=False)
+    monkeypatch.setattr(gaussian, "kl_standard_normal", lambda mu, logvar: -(1 + logvar - mu.pow(2) - logvar.exp()))
+    run = runs.train(CLASSIC_VAE, tmp_path / "broken", progress=False)
     failed = [c["key"] for c in check.compare(as_metrics(run), committed, ELBO_KEYS, ["MLP VAE"]) if not c["ok"]]
     assert "test_kl" in failed and "test_neg_elbo" in failed

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from vaelab import cli, data
+from vaelab import data
+from vaelab.workshop import cli, datasets, runs
 
 
 def run(*args, env=None):
@@ -49,7 +50,7 @@ def test_export_csv(fashion_raw, tmp_path, monkeypatch, capsys):
     assert cli.main(["data", "export-csv", "--out", str(tmp_path), "--format", ".csv.gz"]) == 0
     out = capsys.readouterr().out
     assert f"fashion-mnist train: {tmp_path / 'fashion-mnist_train.csv.gz'}" in out
-    x, y = data.read_csv(tmp_path / "fashion-mnist_test.csv.gz")
+    x, y = datasets.read_csv(tmp_path / "fashion-mnist_test.csv.gz")
     assert len(x) == 300 and y.tolist() == real_load("fashion-mnist", False)[1][:300].tolist()
 
 
@@ -83,9 +84,7 @@ def test_train_then_evaluate(fashion_raw, tmp_path):
 
 def test_train_options_reach_the_config(monkeypatch, tmp_path):
     """Every training option of the command line lands in the TrainConfig: the best VAE's recipe
-    (train.best_config) can be trained from the shell."""
-    from vaelab import train
-
+    (runs.best_config) can be trained from the shell."""
     class Stop(Exception):
         pass
 
@@ -95,8 +94,8 @@ def test_train_options_reach_the_config(monkeypatch, tmp_path):
         seen.append(cfg)
         raise Stop
 
-    monkeypatch.setattr(train, "train", fake_train)
-    best = train.best_config("mnist", seed=3)
+    monkeypatch.setattr(runs, "train", fake_train)
+    best = runs.best_config("mnist", seed=3)
     argv = ["train", "--dataset", "mnist", "--model", best.model, "--latent-dim", str(best.latent_dim),
             "--epochs", str(best.epochs), "--lr", str(best.lr), "--schedule", best.schedule,
             "--warmup-epochs", str(best.warmup_epochs), "--free-bits", str(best.free_bits), "--prior", best.prior,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from vaelab import colab, paths
+from vaelab.workshop import colab, paths
 
 ROOT = paths.project_root()
 
@@ -81,10 +81,11 @@ def fresh_python(tmp_path_factory) -> Path:
     return python
 
 
-def run_cell(python: Path, source: str, in_colab: bool, cwd: Path):
+def run_cell(python: Path, source: str, in_colab: bool, cwd: Path, **extra_env):
     prelude = "import google.colab\n" if in_colab else ""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAELAB_", "PYTHON"))}
     env["PYTHONPATH"] = str(python.parents[2] / "stub")
+    env.update(extra_env)
     return subprocess.run([python, "-c", prelude + source], capture_output=True, text=True, cwd=cwd, env=env)
 
 
@@ -94,20 +95,20 @@ def test_the_install_cell_installs_the_package_only_in_colab(fresh_python, tmp_p
     source = colab.install_cell(url).replace(f"git+{url}", f"git+file://{ROOT}")  # a local clone, not GitHub
     content = tmp_path / "content"  # Colab's working folder: no checkout anywhere above it
     content.mkdir()
+    mirror_root = tmp_path / "mirror-stand-in"  # stands in for the download Colab would do
+    (mirror_root / "fashion-mnist").mkdir(parents=True)
+    for f in fashion_raw.iterdir():
+        (mirror_root / "fashion-mnist" / f.name).symlink_to(f)
     outside = run_cell(fresh_python, source + "\nimport vaelab", in_colab=False, cwd=content)
     assert outside.returncode != 0 and "No module named 'vaelab'" in outside.stderr  # nothing installed
     inside = run_cell(fresh_python, source + "\nimport vaelab, vaelab.data; print(vaelab.__file__)", in_colab=True,
-                      cwd=content)
+                      cwd=content, VAELAB_DATA_MIRROR=str(mirror_root))
     assert inside.returncode == 0, inside.stderr[-2000:]
     assert str(fresh_python.parents[1]) in inside.stdout  # installed into the fresh environment, not the checkout
+    # The cell fetched a checked copy of the data into the working folder, where a notebook reads it.
+    assert (content / "data" / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
     # The installed package works outside a checkout: data and runs go to the working folder.
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAELAB_DATA")}
-    env["VAELAB_DATA_MIRROR"] = str(fashion_raw.parents[1].parent / "mirror-stand-in")
-    mirror = Path(env["VAELAB_DATA_MIRROR"]) / "fashion-mnist"  # stands in for the download Colab would do
-    mirror.mkdir(parents=True, exist_ok=True)
-    for f in fashion_raw.iterdir():
-        if not (mirror / f.name).exists():
-            (mirror / f.name).symlink_to(f)
     train = subprocess.run([fresh_python, "-m", "vaelab", "train", "--latent-dim", "2", "--epochs", "1",
                             "--batch-size", "1000", "--device", "cpu", "--out", "runs/first"],
                            capture_output=True, text=True, cwd=content, env=env)

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from vaelab import classifier, evaluate, losses, models, train
+from vaelab import bounds, evaluate, gaussian, losses, models
+from vaelab.workshop import classifier
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ class Toy(models.Model):
 
     def forward(self, x):
         mu, logvar = self.encode(x)
-        return self.decode(models.reparameterize(mu, logvar)), mu, logvar
+        return self.decode(gaussian.reparameterize(mu, logvar)), mu, logvar
 
 
 def small_vae(latent_dim=2, seed=0):
@@ -88,9 +89,9 @@ def test_iwae_is_exact_when_q_is_the_prior_and_the_decoder_ignores_z():
     x = torch.rand(6, 784)
     exact = F.binary_cross_entropy_with_logits(model.bias.expand(6, 784), x, reduction="none").sum(1).mean().item()
     for k in (1, 7):
-        bounds = evaluate.importance_sampled_bounds(model, x, k=k, batch_size=4)
-        assert bounds["nll"] == pytest.approx(exact, rel=1e-5)
-        assert bounds["neg_elbo"] == pytest.approx(exact, rel=1e-5)
+        iw = bounds.importance_sampled_bounds(model, x, k=k, batch_size=4)
+        assert iw["nll"] == pytest.approx(exact, rel=1e-5)
+        assert iw["neg_elbo"] == pytest.approx(exact, rel=1e-5)
 
 
 def test_iwae_converges_to_the_log_likelihood_computed_by_quadrature():
@@ -102,8 +103,8 @@ def test_iwae_converges_to_the_log_likelihood_computed_by_quadrature():
         log_joint = torch.stack([-losses.recon_nll(logits, xi.expand(len(z), 784)) for xi in x]).double()
         log_joint += -0.5 * z[:, 0].double() ** 2 - 0.5 * math.log(2 * math.pi)
         nll = -(torch.logsumexp(log_joint, dim=1) + math.log(20 / 20000)).mean().item()
-    assert evaluate.importance_sampled_nll(model, x, k=4000) == pytest.approx(nll, abs=0.05)
-    assert evaluate.importance_sampled_nll(model, x, k=1) > nll + 2  # the one-sample bound is loose
+    assert bounds.importance_sampled_bounds(model, x, k=4000)["nll"] == pytest.approx(nll, abs=0.05)
+    assert bounds.importance_sampled_bounds(model, x, k=1)["nll"] > nll + 2  # the one-sample bound is loose
 
 
 def test_iwae_with_one_sample_is_the_neg_elbo_in_expectation():
@@ -113,39 +114,39 @@ def test_iwae_with_one_sample_is_the_neg_elbo_in_expectation():
     model = Toy(scales=[4.0, -2.0], shift=[1.5, 2.0], logvar=[-2.0, -1.0], weight=0.05 * torch.randn(2, 784),
                 bias=0.1 * torch.randn(784))
     x = torch.rand(1, 784).repeat(20000, 1)
-    neg_elbo = train.evaluate(model, x, seed=3)["neg_elbo"]  # analytic KL and one z per copy
-    bounds = evaluate.importance_sampled_bounds(model, x, k=1, batch_size=5000)
-    assert bounds["nll"] == bounds["neg_elbo"]
-    assert bounds["nll"] == pytest.approx(neg_elbo, abs=0.1)
+    neg_elbo = bounds.elbo(model, x, seed=3)["neg_elbo"]  # analytic KL and one z per copy
+    iw = bounds.importance_sampled_bounds(model, x, k=1, batch_size=5000)
+    assert iw["nll"] == iw["neg_elbo"]
+    assert iw["nll"] == pytest.approx(neg_elbo, abs=0.1)
 
 
 def test_iwae_falls_with_k_and_stays_below_the_neg_elbo():
     model, x = small_vae(), torch.rand(50, 784)
-    bounds = [evaluate.importance_sampled_bounds(model, x, k=k) for k in (1, 10, 100)]
-    nlls = [b["nll"] for b in bounds]
+    iw = [bounds.importance_sampled_bounds(model, x, k=k) for k in (1, 10, 100)]
+    nlls = [b["nll"] for b in iw]
     assert nlls[0] > nlls[1] > nlls[2]
-    assert all(b["nll"] <= b["neg_elbo"] for b in bounds)
-    assert nlls[2] < train.evaluate(model, x)["neg_elbo"] - 1
+    assert all(b["nll"] <= b["neg_elbo"] for b in iw)
+    assert nlls[2] < bounds.elbo(model, x)["neg_elbo"] - 1
 
 
 def test_iwae_is_seeded_and_leaves_the_global_random_state_alone():
     model, x = small_vae(), torch.rand(10, 784)
     state = torch.get_rng_state()
-    a = evaluate.importance_sampled_nll(model, x, k=5, seed=1)
+    a = bounds.importance_sampled_bounds(model, x, k=5, seed=1)["nll"]
     assert torch.equal(torch.get_rng_state(), state)
-    assert a == evaluate.importance_sampled_nll(model, x, k=5, seed=1)
-    assert a != evaluate.importance_sampled_nll(model, x, k=5, seed=2)
-    binary = evaluate.importance_sampled_nll(model, x, k=5, seed=1, binarize=True)
-    assert binary == evaluate.importance_sampled_nll(model, x, k=5, seed=1, binarize=True) != a
+    assert a == bounds.importance_sampled_bounds(model, x, k=5, seed=1)["nll"]
+    assert a != bounds.importance_sampled_bounds(model, x, k=5, seed=2)["nll"]
+    binary = bounds.importance_sampled_bounds(model, x, k=5, seed=1, binarize=True)["nll"]
+    assert binary == bounds.importance_sampled_bounds(model, x, k=5, seed=1, binarize=True)["nll"] != a
 
 
 def test_iwae_decodes_a_bounded_number_of_rows_at_a_time(monkeypatch):
     model, x = small_vae(), torch.rand(100, 784)
-    reference = evaluate.importance_sampled_nll(model, x, k=500)
+    reference = bounds.importance_sampled_bounds(model, x, k=500)["nll"]
     rows, decode = [], model.decode
     monkeypatch.setattr(model, "decode", lambda z: rows.append(len(z)) or decode(z))
-    monkeypatch.setattr(evaluate, "DECODER_ROWS", 1000)
-    chunked = evaluate.importance_sampled_nll(model, x, k=500, batch_size=50)
+    monkeypatch.setattr(bounds, "DECODER_ROWS", 1000)
+    chunked = bounds.importance_sampled_bounds(model, x, k=500, batch_size=50)["nll"]
     assert max(rows) <= 1000 and sum(rows) == 500 * 100
     assert chunked == pytest.approx(reference, abs=0.5)  # another draw of the same estimate
 
@@ -153,9 +154,9 @@ def test_iwae_decodes_a_bounded_number_of_rows_at_a_time(monkeypatch):
 def test_autoencoders_have_no_importance_bound_nor_kl():
     ae, x = models.AE(latent_dim=2), torch.rand(3, 784)
     with pytest.raises(ValueError, match="autoencoder"):
-        evaluate.importance_sampled_nll(ae, x, k=2)
+        bounds.importance_sampled_bounds(ae, x, k=2)["nll"]
     with pytest.raises(ValueError, match="autoencoder"):
-        evaluate.kl_per_dimension(ae, x)
+        evaluate.mean_kl_by_dimension(ae, x)
 
 
 # --- Active units and KL per dimension ----------------------------------------------------------
@@ -174,9 +175,9 @@ def test_active_units_counts_the_dimensions_whose_mean_moves_with_x():
 
 def test_kl_per_dimension_sums_to_the_total_kl():
     model, x = small_vae(latent_dim=4), torch.rand(30, 784)
-    per_dim = evaluate.kl_per_dimension(model, x, batch_size=7)
+    per_dim = evaluate.mean_kl_by_dimension(model, x, batch_size=7)
     with torch.no_grad():
-        total = losses.kl_divergence(*model.encode(x)).mean()
+        total = gaussian.kl_standard_normal(*model.encode(x)).sum(dim=1).mean()
     assert per_dim.shape == (4,) and (per_dim >= 0).all()
     torch.testing.assert_close(per_dim.sum(), total)
 
@@ -184,7 +185,7 @@ def test_kl_per_dimension_sums_to_the_total_kl():
 def test_kl_per_dimension_is_zero_for_a_collapsed_dimension():
     # Dimension 0: q = N(0, 1) = p (KL 0). Dimension 1: q = N(2, e^-1): KL = (4 + e^-1 - 1 + 1) / 2.
     model = Toy(scales=[0.0, 0.0], shift=[0.0, 2.0], logvar=[0.0, -1.0])
-    per_dim = evaluate.kl_per_dimension(model, torch.rand(5, 784))
+    per_dim = evaluate.mean_kl_by_dimension(model, torch.rand(5, 784))
     torch.testing.assert_close(per_dim, torch.tensor([0.0, (4 + math.exp(-1)) / 2]))
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab import explore, models
+from vaelab import models
+from vaelab.workshop import explore
 
 
 def data(n: int = 60, seed: int = 0):
@@ -41,7 +42,7 @@ def exported(tmp_path_factory):
 def test_the_export_describes_its_files(exported):
     folder, manifest, _, _ = exported
     assert json.loads((folder / "fashion-mnist.json").read_text()) == manifest
-    for name, entry in manifest["models"].items():
+    for entry in manifest["models"].values():
         assert (folder / entry["file"]).stat().st_size == entry["bytes"]
         for meta in entry["arrays"].values():
             assert meta["offset"] % 4 == 0

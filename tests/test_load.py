@@ -32,15 +32,32 @@ def test_mnist_tensors(mnist_raw):
     assert y[:5].tolist() == [7, 2, 1, 0, 4]  # the famous first test digits
 
 
-def test_load_fetches_a_missing_copy(isolated, mirror, monkeypatch):
+def test_load_without_a_copy_says_which_command_fetches_one(isolated):
+    with pytest.raises(data.DataError) as e:
+        data.load("fashion-mnist")
+    message = str(e.value)
+    assert message.startswith(str(isolated / "FashionMNIST" / "raw")) and "\n" not in message
+    assert "python -m vaelab data fetch --dataset fashion-mnist" in message
+
+
+def test_a_run_fetches_a_missing_copy_first(isolated, mirror, monkeypatch):
+    from vaelab.workshop import datasets
+
     monkeypatch.setenv("VAELAB_DATA_MIRROR", str(mirror))
+    datasets.ensure("fashion-mnist")  # what runs.train does before it loads the split
     x, y = data.load("fashion-mnist", train=False)
     assert len(x) == 10_000 and (isolated / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
 
 
-def test_load_without_any_copy_says_how_to_get_one(isolated):
-    with pytest.raises(data.DataError, match="no copy found. Ways to get it"):
-        data.load("fashion-mnist")
+def test_a_damaged_copy_is_named(isolated, mirror, monkeypatch):
+    from vaelab.workshop import datasets
+
+    monkeypatch.setenv("VAELAB_DATA_MIRROR", str(mirror))
+    datasets.fetch("fashion-mnist", log=lambda m: None)
+    images = isolated / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1000])  # cut short
+    with pytest.raises(data.DataError, match=rf"^{isolated / 'FashionMNIST' / 'raw'}: not a readable copy"):
+        data.load("fashion-mnist", train=False)
 
 
 def test_load_split_is_the_saved_stratified_90_10(fashion_raw):

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from vaelab import cli, train
+from vaelab.workshop import cli, runs
 
 
 def vaelab(*args, cwd=None):
@@ -89,9 +89,9 @@ def test_the_config_refuses_what_the_command_line_refuses():
     """Notebooks and the API get the same checks as the command line."""
     for field, value in [("epochs", 0), ("lr", float("nan")), ("free_bits", -1.0), ("latent_dim", 2.5),
                          ("seed", -1), ("binarize", "yes"), ("model", "mlp"), ("schedule", "step")]:
-        with pytest.raises(train.ConfigError, match=field.split("_")[0]):
-            train.TrainConfig(**{field: value}).check()
-    assert train.TrainConfig().check() == train.TrainConfig()
+        with pytest.raises(runs.ConfigError, match=field.split("_")[0]):
+            runs.TrainConfig(**{field: value}).validate()
+    assert runs.TrainConfig().validate() == runs.TrainConfig()
 
 
 # --- Damaged, truncated and foreign run files ------------------------------------------------
@@ -99,9 +99,9 @@ def test_the_config_refuses_what_the_command_line_refuses():
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, fashion_raw):
-    """One real finished run (the seed model, latent 2, one epoch): its files are damaged below."""
+    """One real finished run (the classic VAE, latent 2, one epoch): its files are damaged below."""
     folder = tmp_path_factory.mktemp("runs") / "vae"
-    train.train(train.TrainConfig(model="vae", latent_dim=2, epochs=1, batch_size=512, device="cpu"), folder,
+    runs.train(runs.TrainConfig(model="vae", latent_dim=2, epochs=1, batch_size=512, device="cpu"), folder,
                 progress=False)
     return folder
 
@@ -154,7 +154,7 @@ class Foreign:  # a class a weights-only load must refuse
 CHECKPOINT_DAMAGES = {
     "truncated": (truncate, "not a readable checkpoint"),
     "a foreign pickle": (lambda p: p.write_bytes(pickle.dumps(Foreign())), "not a readable checkpoint"),
-    "another program's": (lambda p: torch.save({"weights": torch.zeros(2)}, p), "not a checkpoint of vaelab.train"),
+    "another program's": (lambda p: torch.save({"weights": torch.zeros(2)}, p), "not a checkpoint of vaelab.workshop.runs"),
     "another model's": (lambda p: torch.save({**torch.load(p, weights_only=True), "model": {"w": torch.zeros(1)}}, p),
                         "holds another model's weights"),
 }

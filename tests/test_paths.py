@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vaelab import paths
+from vaelab.workshop import paths
 
 
 def test_a_run_writes_to_a_scratch_folder_unless_told_to_write_the_report(monkeypatch):

@@ -9,16 +9,17 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from vaelab import plots  # noqa: E402
+from vaelab import plots
+from vaelab.workshop import paths  # noqa: E402
 
 CLASSES = [f"class {i}" for i in range(10)]
 
 
 def test_saved_png_has_fixed_size_and_stable_bytes(tmp_path):
     fig = plots.class_balance({"train": np.repeat(np.arange(10), 6), "test": np.arange(10)}, CLASSES)
-    plots.save_figure(fig, "balance", tmp_path)
+    paths.save_figure(fig, "balance", tmp_path)
     first = (tmp_path / "balance.png").read_bytes()
-    plots.save_figure(fig, "balance", tmp_path)
+    paths.save_figure(fig, "balance", tmp_path)
     second = (tmp_path / "balance.png").read_bytes()
     assert first == second
     with Image.open(tmp_path / "balance.png") as image:
@@ -98,7 +99,7 @@ def test_latent_scatter_keeps_the_scale_when_axes_are_named():
 
 
 def test_kl_per_dimension_sorts_dimensions_and_counts_active_units():
-    fig = plots.kl_per_dimension({"VAE": [0.1, 3.0, 0.0]}, {"VAE": 2})
+    fig = plots.kl_bars({"VAE": [0.1, 3.0, 0.0]}, {"VAE": 2})
     ax = fig.axes[0]
     assert [p.get_height() for p in ax.patches] == [3.0, 0.1, 0.0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "0", "2"]
@@ -107,7 +108,7 @@ def test_kl_per_dimension_sorts_dimensions_and_counts_active_units():
 
 
 def test_kl_per_dimension_draws_the_free_bits_floor():
-    fig = plots.kl_per_dimension({"VAE": [0.1, 3.0], "free bits": [0.5, 2.0]}, free_bits={"free bits": 0.5})
+    fig = plots.kl_bars({"VAE": [0.1, 3.0], "free bits": [0.5, 2.0]}, free_bits={"free bits": 0.5})
     plain, floored = fig.axes
     assert not plain.get_lines()
     assert [list(line.get_ydata()) for line in floored.get_lines()] == [[0.5, 0.5]]

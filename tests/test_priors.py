@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from vaelab import evaluate, losses, models, priors, train
+from vaelab import bounds, evaluate, gaussian, losses, models, priors
+from vaelab.workshop import runs
 
 
 def grid(d: int, half: float = 12.0, n: int = 1201):
@@ -32,7 +33,7 @@ def test_a_learned_mixture_is_normalised(d, n):
         prior.logits.normal_()
         log_w, mu, logvar = (t.double() for t in prior.components())
     points, cell = grid(d, n=n)
-    mass = (priors.mixture_log_prob(points, log_w, mu, logvar).exp().sum() * cell).item()
+    mass = (gaussian.log_mixture(points, log_w, mu, logvar).exp().sum() * cell).item()
     assert mass == pytest.approx(1.0, abs=1e-4)
 
 
@@ -43,7 +44,7 @@ def test_a_vamp_prior_is_normalised_in_two_dimensions():
         model.prior.pseudo_inputs.uniform_(0, 1)  # pseudo-inputs that differ, so the components do
     points, cell = grid(2, n=601)
     with torch.no_grad():
-        mass = (priors.mixture_log_prob(points, *model.prior_components()).exp().sum() * cell).item()
+        mass = (gaussian.log_mixture(points, *model.prior_components()).exp().sum() * cell).item()
     assert mass == pytest.approx(1.0, abs=1e-4)
 
 
@@ -53,22 +54,22 @@ def test_the_mixture_density_is_the_weighted_sum_of_its_gaussians():
     mu, logvar = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
     z = 2 * torch.randn(10, 3, dtype=torch.float64)
     direct = sum(log_w[k].exp() * Normal(mu[k], (0.5 * logvar[k]).exp()).log_prob(z).sum(1).exp() for k in range(4))
-    torch.testing.assert_close(priors.mixture_log_prob(z, log_w, mu, logvar), direct.log())
-    marginal = priors.marginal_log_prob(z, log_w, mu, logvar)
+    torch.testing.assert_close(gaussian.log_mixture(z, log_w, mu, logvar), direct.log())
+    marginal = gaussian.log_mixture_marginals(z, log_w, mu, logvar)
     for j in range(3):
-        torch.testing.assert_close(marginal[:, j], priors.mixture_log_prob(z[:, j:j + 1], log_w, mu[:, j:j + 1],
+        torch.testing.assert_close(marginal[:, j], gaussian.log_mixture(z[:, j:j + 1], log_w, mu[:, j:j + 1],
                                                                             logvar[:, j:j + 1]))
 
 
 def test_mixture_samples_have_the_mixtures_moments():
     log_w = torch.log(torch.tensor([0.25, 0.75]))
     mu, logvar = torch.tensor([[-3.0, 0.0], [1.0, 2.0]]), torch.log(torch.tensor([[0.25, 1.0], [1.0, 4.0]]))
-    z = priors.sample_mixture(200_000, log_w, mu, logvar, generator=torch.Generator().manual_seed(0))
+    z = gaussian.sample_mixture(200_000, log_w, mu, logvar, generator=torch.Generator().manual_seed(0))
     mean = 0.25 * mu[0] + 0.75 * mu[1]
     var = 0.25 * (logvar[0].exp() + mu[0] ** 2) + 0.75 * (logvar[1].exp() + mu[1] ** 2) - mean ** 2
     torch.testing.assert_close(z.mean(0), mean, atol=0.02, rtol=0)
     torch.testing.assert_close(z.var(0), var, atol=0.05, rtol=0.01)
-    again = priors.sample_mixture(200_000, log_w, mu, logvar, generator=torch.Generator().manual_seed(0))
+    again = gaussian.sample_mixture(200_000, log_w, mu, logvar, generator=torch.Generator().manual_seed(0))
     assert torch.equal(again, z)  # seeded: the same codes
 
 
@@ -87,7 +88,7 @@ def test_with_one_component_at_the_standard_normal_the_monte_carlo_kl_is_the_clo
         _, kl = model.elbo_terms(x)
         mu, logvar = model.encode(x[:3])
     assert kl.shape == (len(x), 1)
-    exact = losses.kl_divergence(mu, logvar)
+    exact = gaussian.kl_standard_normal(mu, logvar).sum(dim=1)
     estimate = kl[:, 0].reshape(40_000, 3)
     stderr = estimate.std(0) / math.sqrt(40_000)
     assert ((estimate.mean(0) - exact).abs() < 4 * stderr).all(), (estimate.mean(0), exact)
@@ -97,7 +98,7 @@ def test_with_one_component_at_the_standard_normal_the_monte_carlo_kl_is_the_clo
 def test_free_bits_of_a_group_allow_lambda_nats_per_dimension():
     kl = torch.tensor([[0.1, 2.0, 3.0]])  # a dimension of z1, one of z1, then z2 (4 dimensions) as one group
     groups = torch.tensor([1.0, 1.0, 4.0])
-    loss = losses.elbo_loss(torch.zeros(1, 784), torch.zeros(1, 784), kl, free_bits=0.5, groups=groups)
+    loss = losses.neg_elbo(torch.zeros(1, 784), torch.zeros(1, 784), kl, free_bits=0.5, groups=groups)
     recon = losses.recon_nll(torch.zeros(1, 784), torch.zeros(1, 784)).item()
     assert loss.kl.item() == pytest.approx(5.1)
     assert loss.total.item() == pytest.approx(recon + 0.5 + 2.0 + 3.0)  # max(0.5, 0.1), 2.0, max(2.0, 3.0)
@@ -108,10 +109,10 @@ def test_the_standard_prior_keeps_the_closed_form_loss_bit_for_bit():
     model, x = models.VAE(latent_dim=5, hidden=32), torch.rand(16, 784)
     torch.manual_seed(1)
     logits, mu, logvar = model(x)
-    plain = losses.neg_elbo(logits, x, mu, logvar, beta=0.7, free_bits=0.3)
+    plain = losses.neg_elbo(logits, x, gaussian.kl_standard_normal(mu, logvar), beta=0.7, free_bits=0.3)
     torch.manual_seed(1)
     logits, kl = model.elbo_terms(x)
-    general = losses.elbo_loss(logits, x, kl, beta=0.7, free_bits=0.3, groups=model.kl_groups)
+    general = losses.neg_elbo(logits, x, kl, beta=0.7, free_bits=0.3, groups=model.kl_groups)
     assert all(torch.equal(a, b) for a, b in zip(plain, general))
 
 
@@ -160,10 +161,10 @@ def test_importance_weights_use_the_models_own_densities(name, prior):
     with torch.no_grad():
         logits, kl = model.elbo_terms(x.repeat(n, 1))
         ours = (losses.recon_nll(logits, x.repeat(n, 1)) + kl.sum(1)).reshape(n, 2)
-    bounds = evaluate.importance_sampled_bounds(model, x.repeat(n, 1), k=1, batch_size=1000)
+    iw = bounds.importance_sampled_bounds(model, x.repeat(n, 1), k=1, batch_size=1000)
     stderr = 2 * (ours.var(0).mean() / (2 * n)).sqrt()
-    assert bounds["neg_elbo"] == pytest.approx(ours.mean().item(), abs=4 * stderr.item())
-    tight = evaluate.importance_sampled_bounds(model, x, k=200)
+    assert iw["neg_elbo"] == pytest.approx(ours.mean().item(), abs=4 * stderr.item())
+    tight = bounds.importance_sampled_bounds(model, x, k=200)
     assert tight["nll"] <= tight["neg_elbo"]
 
 
@@ -172,7 +173,7 @@ def test_hierarchical_kl_per_dimension_sums_to_the_kl_with_a_standard_top(prior)
     torch.manual_seed(0)
     model = models.build("hvae", latent_dim=6, prior=prior, components=4, hidden=(64, 32))
     x = torch.rand(3, 784).repeat(5000, 1)
-    per_dim = evaluate.kl_per_dimension(model, x)
+    per_dim = evaluate.mean_kl_by_dimension(model, x)
     with torch.no_grad():
         total = model.elbo_terms(x)[1].sum(1).mean().item()
     assert per_dim.shape == (6,) and (per_dim[:3] >= 0).all()
@@ -214,15 +215,15 @@ def test_prior_samples_come_from_the_learned_prior():
 @pytest.mark.parametrize("model, prior", [("deep-vae", "vamp"), ("hvae", "mog")])
 def test_a_learned_prior_trains_and_its_parameters_are_saved(tmp_path, model, prior):
     x = torch.rand(64, 784)
-    cfg = train.TrainConfig(model=model, latent_dim=4, prior=prior, components=5, epochs=2, batch_size=32,
+    cfg = runs.TrainConfig(model=model, latent_dim=4, prior=prior, components=5, epochs=2, batch_size=32,
                             free_bits=0.1, device="cpu")
-    run = train.fit(cfg, x, x[:16], tmp_path / "run", progress=False)
+    run = runs.fit(cfg, x, x[:16], tmp_path / "run", progress=False)
     assert run.history[-1]["train_kl"] > 0
     assert any(name.startswith("prior.") for name in run.model.state_dict())
-    again = train.load_run(tmp_path / "run")
+    again = runs.load_run(tmp_path / "run")
     for (k, a), b in zip(run.model.state_dict().items(), again.model.state_dict().values()):
         assert torch.equal(a, b), k
-    assert f"{prior}5" in train.run_dir(cfg).name
+    assert f"{prior}5" in runs.run_dir(cfg).name
 
 
 @pytest.mark.parametrize("fields, message", [
@@ -232,8 +233,8 @@ def test_a_learned_prior_trains_and_its_parameters_are_saved(tmp_path, model, pr
     ({"prior": "mog", "components": 0}, "components must be a whole number from 1"),
 ])
 def test_prior_options_are_checked(fields, message):
-    with pytest.raises(train.ConfigError, match=message):
-        train.TrainConfig(**fields).check()
+    with pytest.raises(runs.ConfigError, match=message):
+        runs.TrainConfig(**fields).validate()
 
 
 def test_the_kl_splits_into_information_and_the_priors_gap():
@@ -274,10 +275,10 @@ def test_the_split_of_a_learned_priors_kl_is_the_joint_kl_not_a_sum_over_dimensi
         mu, logvar = mu.double().repeat(50, 1), logvar.double().repeat(50, 1)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu, generator=torch.Generator().manual_seed(1))
         log_q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(1)
-        log_p = priors.mixture_log_prob(z, *(t.double() for t in model.prior_components()))
+        log_p = gaussian.log_mixture(z, *(t.double() for t in model.prior_components()))
     direct = (log_q - log_p).mean().item()
     assert gap["kl"] == pytest.approx(direct, abs=0.1)
-    assert abs(evaluate.kl_per_dimension(model, x).sum().item() - direct) > 0.5  # the sum would have been wrong
+    assert abs(evaluate.mean_kl_by_dimension(model, x).sum().item() - direct) > 0.5  # the sum would have been wrong
     assert gap["mutual_information"] == pytest.approx(gap["kl"] - gap["marginal_kl"])
 
 
@@ -295,9 +296,9 @@ def test_posterior_samples_are_seeded_draws_of_each_models_q():
 
 
 def test_components_name_another_run_only_for_a_learned_prior():
-    plain = dataclasses.asdict(train.TrainConfig(model="deep-vae"))
-    assert train.same_config(plain, {**plain, "components": 7})  # N(0, I) has no components
-    mog = dataclasses.asdict(train.TrainConfig(model="deep-vae", prior="mog", components=100))
-    assert not train.same_config(mog, {**mog, "components": 7})
+    plain = dataclasses.asdict(runs.TrainConfig(model="deep-vae"))
+    assert runs.same_config(plain, {**plain, "components": 7})  # N(0, I) has no components
+    mog = dataclasses.asdict(runs.TrainConfig(model="deep-vae", prior="mog", components=100))
+    assert not runs.same_config(mog, {**mog, "components": 7})
     older = {k: v for k, v in plain.items() if k not in ("prior", "components")}  # a record from before priors
-    assert train.same_config(older, plain) and not train.same_config(older, mog)
+    assert runs.same_config(older, plain) and not runs.same_config(older, mog)

@@ -9,7 +9,7 @@ import sys
 import pytest
 from mkdocs.exceptions import PluginError
 
-from vaelab import paths
+from vaelab.workshop import paths
 
 ROOT = paths.project_root()
 

@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from vaelab import classifier, evaluate, losses, models, results, train
+from vaelab import evaluate, losses, models
+from vaelab.workshop import classifier, results, runs
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +31,12 @@ def ctx():
                            losses.bce_floor(tensors["test"]).mean().item(), 1.0, seed=0)
 
 
-def _run(model_name: str, latent_dim: int = 3) -> train.Run:
+def _run(model_name: str, latent_dim: int = 3) -> runs.Run:
     torch.manual_seed(0)
     model = models.build(model_name, latent_dim).eval()
-    cfg = train.TrainConfig(dataset="toy", model=model_name, latent_dim=latent_dim, epochs=1)
+    cfg = runs.TrainConfig(dataset="toy", model=model_name, latent_dim=latent_dim, epochs=1)
     metrics = {"parameters": 1, "seconds_per_epoch": 1.0, "test_recon": 500.0, "test_kl": 1.0, "test_neg_elbo": 501.0}
-    return train.Run(None, cfg, model, [], metrics)
+    return runs.Run(None, cfg, model, [], metrics)
 
 
 @pytest.fixture(autouse=True)
@@ -104,7 +105,8 @@ def test_table_has_the_report_columns():
 
 def _rows(ae_mse: float, vae_mse: float) -> list[dict]:
     common = {"dataset": "toy", "latent_dim": 10, "test_kl": 15.0, "fd_prior": 50.0, "fd_gmm": 20.0,
-              "test_neg_elbo": 240.0, "iw_neg_elbo": 239.0, "iw_nll": 238.0, "excess_over_floor": 48.0, "bce_floor": 190.0, "nll_k": 500}
+              "test_neg_elbo": 240.0, "iw_neg_elbo": 239.0, "iw_nll": 238.0, "excess_over_floor": 48.0, "bce_floor": 190.0,
+              "nll_k": 500}
     rows = [dict(common, name=name, active_units=units, recon_mse=0.02)
             for name, units in (("MLP VAE", 10), ("β-VAE β=0.5", 10), ("β-VAE β=2", 6), ("best VAE", 20))]
     rows[0]["recon_mse"] = vae_mse

@@ -5,8 +5,8 @@ stays free of errors. Full-page screenshots go to build/site/ for a person to lo
 from __future__ import annotations
 
 import functools
-import json
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab import explore
+from vaelab.workshop import explore
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["", "data/", "model/", "results/", "evaluation/", "priors/", "explore/", "insights/", "reproduce/"]

@@ -11,8 +11,9 @@ import subprocess
 import pytest
 
 from vaelab import data
-from vaelab.data import idx, registry, sources
-from vaelab.data.registry import FILES
+from vaelab.workshop import datasets
+from vaelab.workshop.datasets import idx, registry, sources
+from vaelab.workshop.datasets.registry import FILES
 
 FASHION = registry.DATASETS["fashion-mnist"]
 
@@ -22,7 +23,7 @@ def files_under(folder):
 
 
 def installed_ok(root):
-    for fname, count in FILES.items():
+    for fname in FILES:
         content = (root / "FashionMNIST" / "raw" / fname).read_bytes()
         assert idx.md5(content) == FASHION.md5[fname]
 
@@ -39,7 +40,7 @@ def test_mirror_list_is_searched_in_order(isolated, mirror, tmp_path, monkeypatc
     empty.mkdir()
     monkeypatch.setenv("VAELAB_DATA_MIRROR", os.pathsep.join([str(empty), str(mirror)]))
     log = []
-    dest = data.fetch("fashion-mnist", log=log.append)
+    dest = datasets.fetch("fashion-mnist", log=log.append)
     assert dest == isolated / "FashionMNIST" / "raw"
     installed_ok(isolated)
     assert "copied from the mirror" in log[-1] and str(mirror / "fashion-mnist") in log[-1]
@@ -48,17 +49,17 @@ def test_mirror_list_is_searched_in_order(isolated, mirror, tmp_path, monkeypatc
 
 def test_data_folder_copy_comes_first(isolated, mirror, monkeypatch):
     monkeypatch.setenv("VAELAB_DATA_MIRROR", str(mirror))
-    data.fetch("fashion-mnist", log=lambda m: None)
+    datasets.fetch("fashion-mnist", log=lambda m: None)
     (mirror / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").unlink()  # the mirror is no longer usable
     log = []
-    data.fetch("fashion-mnist", log=log.append)
+    datasets.fetch("fashion-mnist", log=log.append)
     assert log == [f"fashion-mnist: checked copy in {isolated / 'FashionMNIST' / 'raw'}"]
 
 
 def test_debian_package_folder(isolated, fashion_gz, monkeypatch):
     use_debian_dir(monkeypatch, fashion_gz)
     log = []
-    data.fetch("fashion-mnist", log=log.append)
+    datasets.fetch("fashion-mnist", log=log.append)
     installed_ok(isolated)
     assert "Debian package dataset-fashion-mnist" in log[-1]
 
@@ -68,7 +69,7 @@ def test_mirror_comes_before_debian_package(isolated, mirror, tmp_path, monkeypa
     broken.mkdir()  # exists, but empty: using it would fail
     use_debian_dir(monkeypatch, broken)
     monkeypatch.setenv("VAELAB_DATA_MIRROR", str(mirror))
-    data.fetch("fashion-mnist", log=lambda m: None)
+    datasets.fetch("fashion-mnist", log=lambda m: None)
     installed_ok(isolated)
 
 
@@ -82,7 +83,7 @@ def test_download_is_the_next_resort_and_cleans_up(isolated, fashion_gz, monkeyp
         return raw
 
     monkeypatch.setattr(sources, "_download", fake_download)
-    data.fetch("fashion-mnist", log=lambda m: None)
+    datasets.fetch("fashion-mnist", log=lambda m: None)
     installed_ok(isolated)
     assert len(calls) == 1 and not calls[0].exists()
     assert files_under(isolated) == sorted(f"FashionMNIST/raw/{f}" for f in FILES)
@@ -90,7 +91,7 @@ def test_download_is_the_next_resort_and_cleans_up(isolated, fashion_gz, monkeyp
 
 def test_no_copy_names_every_way(isolated):
     with pytest.raises(data.DataError) as e:
-        data.fetch("fashion-mnist", log=lambda m: None)
+        datasets.fetch("fashion-mnist", log=lambda m: None)
     message = str(e.value)
     for way in (str(isolated / "FashionMNIST" / "raw"), "VAELAB_DATA_MIRROR", "(it is not set)",
                 "apt-get install dataset-fashion-mnist", "torchvision", "Name or service not known"):
@@ -100,7 +101,7 @@ def test_no_copy_names_every_way(isolated):
 
 def test_mnist_has_no_debian_way(isolated):
     with pytest.raises(data.DataError) as e:
-        data.fetch("mnist", log=lambda m: None)
+        datasets.fetch("mnist", log=lambda m: None)
     assert "apt-get" not in str(e.value) and "VAELAB_DATA_MIRROR" in str(e.value)
 
 
@@ -117,10 +118,10 @@ def test_apt_install_as_last_resort(isolated, fashion_gz, tmp_path, monkeypatch)
     monkeypatch.setattr(sources, "_can_apt", lambda info: True)
     monkeypatch.setattr(sources.subprocess, "run", fake_run)
     with pytest.raises(data.DataError):
-        data.fetch("fashion-mnist", log=lambda m: None)  # not allowed: apt is never run
+        datasets.fetch("fashion-mnist", log=lambda m: None)  # not allowed: apt is never run
     assert commands == []
     log = []
-    data.fetch("fashion-mnist", allow_apt=True, log=log.append)
+    datasets.fetch("fashion-mnist", allow_apt=True, log=log.append)
     assert commands == [["apt-get", "install", "-y", "--no-install-recommends", "dataset-fashion-mnist"]]
     assert any("installing the Debian package dataset-fashion-mnist" in line for line in log)
     installed_ok(isolated)
@@ -136,7 +137,7 @@ def test_apt_needs_root_and_a_package(monkeypatch):
 
 def test_unknown_dataset():
     with pytest.raises(data.DataError, match="unknown dataset 'cifar'; choose one of: fashion-mnist, mnist"):
-        data.fetch("cifar")
+        datasets.fetch("cifar")
 
 
 # --- integrity: every fault is one line naming the file, and nothing is half-copied ------------
@@ -200,7 +201,7 @@ def test_damaged_mirror_file(isolated, mirror, monkeypatch, fname, damage, fault
     damage(path)
     monkeypatch.setenv("VAELAB_DATA_MIRROR", str(mirror))
     with pytest.raises(data.DataError) as e:
-        data.fetch("fashion-mnist", log=lambda m: None)
+        datasets.fetch("fashion-mnist", log=lambda m: None)
     message = str(e.value)
     assert message.startswith(f"{path}: ") and fault in message and "\n" not in message
     assert files_under(isolated) == [], "a failed fetch left files in the data folder"
@@ -215,16 +216,14 @@ def test_wrong_magic_on_an_images_file(tmp_path):
 
 def test_damaged_data_folder_copy_is_refused_then_replaced(isolated, mirror, monkeypatch):
     monkeypatch.setenv("VAELAB_DATA_MIRROR", str(mirror))
-    data.fetch("fashion-mnist", log=lambda m: None)
+    datasets.fetch("fashion-mnist", log=lambda m: None)
     path = isolated / "FashionMNIST" / "raw" / "train-labels-idx1-ubyte"
     content = bytearray(path.read_bytes())
     content[100] = (content[100] + 1) % 10
     path.write_bytes(bytes(content))
     with pytest.raises(data.DataError, match=rf"^{path}: MD5 of the content is [0-9a-f]{{32}}, expected 9018921c"):
-        data.load("fashion-mnist", train=True)
-    with pytest.raises(data.DataError, match="MD5"):
-        data.verify("fashion-mnist")
+        datasets.verify("fashion-mnist")
     log = []
-    data.fetch("fashion-mnist", log=log.append)
+    datasets.fetch("fashion-mnist", log=log.append)
     assert "damaged" in log[0]
     installed_ok(isolated)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from vaelab import models, summary
+from vaelab import models
+from vaelab.workshop import summary
 
 
 def test_layers_trace_every_layer_in_the_order_it_runs_with_its_shape_and_parameters():
@@ -28,6 +29,6 @@ def test_a_learned_prior_is_a_row_of_its_own_and_the_summary_names_it():
     table = summary.layers(vamp)
     assert table.index[-1] == "prior" and table.loc["prior", "parameters"] == 100 * 784
     assert table["parameters"].sum() == sum(p.numel() for p in vamp.parameters())
-    line = summary.models({"best VAE": vamp, "AE": models.build("ae", latent_dim=10)})
+    line = summary.model_table({"best VAE": vamp, "AE": models.build("ae", latent_dim=10)})
     assert line.loc["best VAE", "prior"] == "VampPrior" and line.loc["best VAE", "weight layers"] == 6
     assert line.loc["AE", "prior"] == "none (AE)" and line.loc["best VAE", "latent"] == 20

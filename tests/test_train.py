@@ -10,14 +10,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vaelab import losses, models, paths, train
-from vaelab.train import TrainConfig, TrainingError, fit
+from vaelab import bounds, data, losses, models
+from vaelab.workshop import paths, runs
+from vaelab.workshop.runs import TrainConfig, TrainingError, fit
 
 
 @pytest.fixture(scope="module")
 def tiny(fashion_raw):
     """1,024 training and 256 validation images of the real split."""
-    tensors = train.split_tensors("fashion-mnist")
+    tensors = data.split_tensors("fashion-mnist")
     return tensors["train"][:1024], tensors["val"][:256]
 
 
@@ -45,7 +46,7 @@ def test_every_model_has_the_interface(name):
     assert model.reconstruct(x).shape == x.shape
 
 
-def test_seed_model_is_the_seeds_architecture():
+def test_the_classic_vae_is_the_pytorch_examples_architecture():
     model = models.VAE(latent_dim=10)
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items() if k.endswith("weight")}
     assert shapes == {"fc1.weight": (400, 784), "fc21.weight": (10, 400), "fc22.weight": (10, 400),
@@ -77,7 +78,7 @@ def test_a_killed_run_resumes_and_ends_the_same(tiny, tmp_path, monkeypatch):
     whole = fit(config(epochs=3), *tiny, tmp_path / "whole", progress=False)
 
     calls = {"n": 0}
-    real = losses.elbo_loss
+    real = losses.neg_elbo
 
     def dies_in_epoch_two(*args, **kwargs):
         calls["n"] += 1
@@ -85,11 +86,11 @@ def test_a_killed_run_resumes_and_ends_the_same(tiny, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(losses, "elbo_loss", dies_in_epoch_two)
+    monkeypatch.setattr(losses, "neg_elbo", dies_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
         fit(config(epochs=3), *tiny, tmp_path / "cut", progress=False)
     assert len(json.loads((tmp_path / "cut" / "history.json").read_text())) == 1
-    monkeypatch.setattr(losses, "elbo_loss", real)
+    monkeypatch.setattr(losses, "neg_elbo", real)
     resumed = fit(config(epochs=3), *tiny, tmp_path / "cut", progress=False)
     assert without_timing(resumed.history) == without_timing(whole.history)
     for k, v in whole.model.state_dict().items():
@@ -98,19 +99,19 @@ def test_a_killed_run_resumes_and_ends_the_same(tiny, tmp_path, monkeypatch):
 
 def test_a_finished_run_is_reused_not_retrained(tiny, tmp_path, monkeypatch):
     first = fit(config(), *tiny, tmp_path / "r", progress=False)
-    monkeypatch.setattr(losses, "elbo_loss", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(losses, "neg_elbo", lambda *a, **k: pytest.fail("trained again"))
     again = fit(config(), *tiny, tmp_path / "r", progress=False)
     assert again.history == first.history
 
 
 def test_best_checkpoint_is_the_best_validation_epoch(tiny, tmp_path, monkeypatch):
     two_epochs = fit(config(epochs=2), *tiny, tmp_path / "two", progress=False)
-    real_evaluate, scripted = train.evaluate, iter([300.0, 200.0, 250.0])  # epoch 2 is the best
+    real_evaluate, scripted = bounds.elbo, iter([300.0, 200.0, 250.0])  # epoch 2 is the best
 
     def evaluate(*args, **kwargs):
         return {**real_evaluate(*args, **kwargs), "neg_elbo": next(scripted)}
 
-    monkeypatch.setattr(train, "evaluate", evaluate)
+    monkeypatch.setattr(bounds, "elbo", evaluate)
     run = fit(config(epochs=3), *tiny, tmp_path / "three", progress=False)
     assert [row["val_neg_elbo"] for row in run.history] == [300.0, 200.0, 250.0]
     best = load_file(str(tmp_path / "three" / "best.safetensors"))
@@ -149,29 +150,29 @@ def test_run_folders_differ_by_config():
     configs = [TrainConfig(), TrainConfig(seed=1), TrainConfig(beta=2), TrainConfig(warmup_epochs=5),
                TrainConfig(binarize=True), TrainConfig(model="ae"), TrainConfig(dataset="mnist"),
                TrainConfig(schedule="cosine"), TrainConfig(latent_dim=20), TrainConfig(epochs=30), TrainConfig(amp=True),
-               train.best_config()]
-    folders = [train.run_dir(c) for c in configs]
+               runs.best_config()]
+    folders = [runs.run_dir(c) for c in configs]
     assert len(set(folders)) == len(folders)
     assert folders[0].parts[-3:] == ("runs", "fashion-mnist", "vae-z10-e10-s0")
 
 
 def test_train_writes_test_metrics_and_retrains_when_the_code_changed(tiny, tmp_path, monkeypatch, capsys):
     x_train, x_val = tiny
-    monkeypatch.setattr(train, "split_tensors", lambda dataset: {"train": x_train, "val": x_val, "test": x_val[:100]})
-    run = train.train(config(), tmp_path / "r", progress=False)
+    monkeypatch.setattr(data, "split_tensors", lambda dataset, seed=0: {"train": x_train, "val": x_val, "test": x_val[:100]})
+    run = runs.train(config(), tmp_path / "r", progress=False)
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics == run.metrics and metrics["best_epoch"] in (1, 2) and metrics["epochs"] == 2
-    assert metrics["test_neg_elbo"] == pytest.approx(train.evaluate(run.model, x_val[:100])["neg_elbo"])
+    assert metrics["test_neg_elbo"] == pytest.approx(bounds.elbo(run.model, x_val[:100])["neg_elbo"])
     assert metrics["bce_floor"] == pytest.approx(losses.bce_floor(x_val[:100]).mean().item())
 
-    monkeypatch.setattr(losses, "elbo_loss", lambda *a, **k: pytest.fail("trained again"))
-    assert train.train(config(), tmp_path / "r", progress=False).metrics == metrics  # same code: reused
+    monkeypatch.setattr(losses, "neg_elbo", lambda *a, **k: pytest.fail("trained again"))
+    assert runs.train(config(), tmp_path / "r", progress=False).metrics == metrics  # same code: reused
 
     monkeypatch.undo()
-    monkeypatch.setattr(train, "split_tensors", lambda dataset: {"train": x_train, "val": x_val, "test": x_val[:100]})
-    monkeypatch.setattr(train, "code_fingerprint", lambda: "another version")
+    monkeypatch.setattr(data, "split_tensors", lambda dataset, seed=0: {"train": x_train, "val": x_val, "test": x_val[:100]})
+    monkeypatch.setattr(runs, "code_fingerprint", lambda: "another version")
     monkeypatch.setattr(paths, "project_root", lambda: tmp_path.resolve())  # the run inside "the project"
-    again = train.train(config(), tmp_path / "r", progress=False)
+    again = runs.train(config(), tmp_path / "r", progress=False)
     assert "r: made by another version of the code; training again" in capsys.readouterr().err.splitlines()
     assert again.metrics["code"] == "another version"
 
@@ -187,25 +188,25 @@ def test_bfloat16_autocast_trains_float32_weights(tiny, tmp_path):
 
 def test_a_standard_run_folder_from_older_code_with_fewer_config_fields_is_retrained(tiny, tmp_path, monkeypatch, capsys):
     x_train, x_val = tiny
-    monkeypatch.setattr(train, "split_tensors", lambda dataset: {"train": x_train, "val": x_val, "test": x_val[:100]})
-    monkeypatch.setattr(train, "project_root", lambda: tmp_path)
+    monkeypatch.setattr(data, "split_tensors", lambda dataset, seed=0: {"train": x_train, "val": x_val, "test": x_val[:100]})
+    monkeypatch.setattr(runs, "project_root", lambda: tmp_path)
     cfg = config()
-    train.train(cfg, progress=False)
-    record_path = train.run_dir(cfg) / "config.json"
+    runs.train(cfg, progress=False)
+    record_path = runs.run_dir(cfg) / "config.json"
     record = json.loads(record_path.read_text())
     del record["config"]["amp"]  # as written before the field existed
     record["code"] = "older"
     record_path.write_text(json.dumps(record))
-    run = train.train(cfg, progress=False)
-    assert "training again" in capsys.readouterr().err and run.metrics["code"] == train.code_fingerprint()
+    run = runs.train(cfg, progress=False)
+    assert "training again" in capsys.readouterr().err and run.metrics["code"] == runs.code_fingerprint()
 
 
 def test_the_code_fingerprint_ignores_docstrings_and_comments():
-    base = train._code_only('"""Module."""\nimport math\n\ndef f(x):\n    return math.exp(x)\n')
-    assert train._code_only('import math  # a comment\n\n\ndef f(x):\n    """What f does."""\n    return math.exp(x)\n') == base
-    assert train._code_only('import math\n\ndef f(x):\n    return math.exp(-x)\n') != base
-    assert train._code_only('import math\n\ndef f(x):\n    y = 0\n    "kept"\n    return math.exp(x)\n') != \
-        train._code_only('import math\n\ndef f(x):\n    y = 0\n    return math.exp(x)\n')  # only docstrings go
+    base = runs._code_only('"""Module."""\nimport math\n\ndef f(x):\n    return math.exp(x)\n')
+    assert runs._code_only('import math  # a comment\n\n\ndef f(x):\n    """What f does."""\n    return math.exp(x)\n') == base
+    assert runs._code_only('import math\n\ndef f(x):\n    return math.exp(-x)\n') != base
+    assert runs._code_only('import math\n\ndef f(x):\n    y = 0\n    "kept"\n    return math.exp(x)\n') != \
+        runs._code_only('import math\n\ndef f(x):\n    y = 0\n    return math.exp(x)\n')  # only docstrings go
 
 
 def test_editing_a_docstring_keeps_the_fingerprint_and_editing_code_changes_it(tmp_path, monkeypatch):
@@ -216,10 +217,10 @@ def test_editing_a_docstring_keeps_the_fingerprint_and_editing_code_changes_it(t
     package = tmp_path / "vaelab"
     shutil.copytree(Path(vaelab.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(vaelab, "__file__", str(package / "__init__.py"))
-    before = train.code_fingerprint()
+    before = runs.code_fingerprint()
     losses_py = package / "losses.py"
     source = losses_py.read_text()
     losses_py.write_text(source.replace('"""', '"""An edited docstring. ', 1) + "# a new comment\n")
-    assert train.code_fingerprint() == before
+    assert runs.code_fingerprint() == before
     losses_py.write_text(source + "\nEPSILON = 1e-7\n")
-    assert train.code_fingerprint() != before
+    assert runs.code_fingerprint() != before

@@ -1,13 +1,24 @@
-"""vaelab: the package behind the VAE course notebooks.
+"""vaelab: the package behind the VAE course's notebooks, on two floors.
 
-Modules: ``data`` (datasets, integrity checks, CSV, split), ``models``, ``losses``, ``train``,
-``evaluate``, ``latent``, ``results``, ``classifier``, ``plots``, ``device`` (where the work
-runs), ``numeric`` (the CPU kernels, chosen here at import), ``check`` (the regression check's
-tiers), ``colab`` (the repository's address and the Colab links), ``cli`` (``python -m vaelab``).
+The lesson, what a student reads (each module one idea, in the order the notebooks teach it):
+
+    data       the images as tensors: Fashion-MNIST or MNIST, the saved train/validation split
+    gaussian   the Gaussian formulas, each written once: z = mu + sigma * eps, the KL, log-densities
+    models     the VAE of pytorch/examples, the autoencoder, the conv and deep MLP VAEs, two layers
+    losses     the negative ELBO: reconstruction + KL, in nats per image
+    training   the training step: batches, the loss, backward, the optimiser's step, KL warm-up
+    bounds     the -ELBO of a test set and the importance-sampled bound on -log p(x)
+    priors     learned priors: a mixture of Gaussians and the VampPrior
+    latent     codes to look at: embeddings, grids, traversals, interpolations, decoding
+    evaluate   what the codes carry: active units, KL per dimension, probes, Fréchet distance
+    plots      the figures
+
+The workshop, ``vaelab.workshop``: what the course needs around the lesson and a student does not
+have to read: trained runs and their cache (``runs``), devices, CPU kernels and the regression
+check, getting the data (``datasets``), the report's tables, the explorer's export, Colab and the
+command line (``python -m vaelab``). No module of the lesson imports the workshop.
+
+Importing ``vaelab`` changes nothing in the process (no environment variable, no thread count).
 """
 
-from vaelab import numeric as _numeric
-
 __version__ = "0.1.0"
-
-_numeric.apply_defaults()

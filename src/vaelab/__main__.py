@@ -1,3 +1,3 @@
-from vaelab.cli import main
+from vaelab.workshop.cli import main
 
 raise SystemExit(main())

@@ -12,6 +12,8 @@ from scipy.stats import norm
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
+from vaelab.models import device_of
+
 
 def stratified_subset(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
     """Indices of n images, the same number from each class (n // classes), in a seeded random order."""
@@ -67,6 +69,6 @@ def interpolation_codes(z_start: torch.Tensor, z_end: torch.Tensor, steps: int =
 def decode(model, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Pixel probabilities (N, 784) of codes z."""
     model.eval()
-    device = next(model.parameters()).device
+    device = device_of(model)
     return torch.cat([torch.sigmoid(model.decode(z[i:i + batch_size].to(device))).cpu()
                       for i in range(0, len(z), batch_size)])

@@ -1,16 +1,23 @@
-"""The negative ELBO, in nats per image.
+"""The negative ELBO, in nats per image: the loss every VAE of the course minimises.
 
 For an image x with pixel intensities in [0, 1] and a decoder that outputs Bernoulli logits,
 
-    -ELBO(x) = E_q(z|x)[ -log p(x|z) ] + KL( q(z|x) || N(0, I) )
-             = sum over pixels of BCE(logits, x)  +  -1/2 sum_j (1 + log s_j^2 - m_j^2 - s_j^2)
+    -ELBO(x) = E_q(z|x)[ -log p(x|z) ] + KL( q(z|x) || p(z) )
+             = sum over pixels of BCE(logits, x)  +  KL
 
-The first term (the reconstruction) is estimated with the one sample z that ``forward`` drew;
-the KL between two Gaussians is exact. (With a learned prior, ``vaelab.priors``, the KL has no
-closed form and is estimated with the same z: ``elbo_loss``.) Both are summed over pixels or latent dimensions and
-averaged over the batch, so every number is in nats per image. ``beta`` weights the KL term
-(beta-VAE, KL warm-up); ``free_bits`` lets every latent dimension carry that many nats without
-cost (Kingma et al. 2016). Neither changes the reported ``kl``, which is always the true KL.
+The first term (the reconstruction) is estimated with the one sample z that the model drew.
+With the prior N(0, I) the KL has a closed form, -1/2 sum_j (1 + log s_j^2 - m_j^2 - s_j^2)
+(``gaussian.kl_standard_normal``); with a learned prior (``vaelab.priors``) it is estimated with
+the same z, log q(z|x) - log p(z). Either way the model hands it over as ``kl`` (B, G) from
+``elbo_terms``, and ``neg_elbo`` is the one entry point:
+
+    logits, kl = model.elbo_terms(x)
+    loss = neg_elbo(logits, x, kl, beta=1.0)    # Loss(total, recon, kl); loss.total.backward()
+
+Both terms are summed over pixels or latent dimensions and averaged over the batch, so every
+number is in nats per image. ``beta`` weights the KL term (beta-VAE, KL warm-up: ``kl_weight``);
+``free_bits`` lets every latent dimension carry that many nats without cost (Kingma et al.
+2016). Neither changes the reported ``kl``, which is always the KL itself.
 """
 
 from __future__ import annotations
@@ -32,42 +39,32 @@ class Loss(NamedTuple):
         return self.recon + self.kl
 
 
-def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu_j, exp(logvar_j)) || N(0, 1)) of every image and latent dimension, shape (B, d)."""
-    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
-
-
-def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per image, shape (B,)."""
-    return kl_per_dimension(mu, logvar).sum(dim=1)
-
-
 def recon_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """-log p(x|z) per image under independent Bernoullis, shape (B,)."""
     return F.binary_cross_entropy_with_logits(logits, x.reshape(logits.shape), reduction="none").sum(dim=1)
 
 
-def neg_elbo(logits, x, mu, logvar, beta: float = 1.0, free_bits: float = 0.0) -> Loss:
-    """Batch means of the loss terms. ``logvar`` None (an autoencoder) means no KL term.
-
-    With ``free_bits`` = lambda > 0 the optimised KL term is sum_j max(lambda, KL_j), KL_j being
-    dimension j's KL averaged over the batch: a dimension that carries less than lambda nats is
-    not pushed back to the prior, which keeps latent dimensions from collapsing."""
-    kl = None if logvar is None else kl_per_dimension(mu, logvar)
-    return elbo_loss(logits, x, kl, beta=beta, free_bits=free_bits)
-
-
-def elbo_loss(logits, x, kl, beta: float = 1.0, free_bits: float = 0.0, groups=None) -> Loss:
-    """``neg_elbo`` for any VAE: ``kl`` (B, G) holds each image's KL split in G groups of latents
-    (``models.*.elbo_terms``), None for an autoencoder. ``groups`` gives the latent dimensions in
-    each group (None: one each); free bits then allow lambda nats per dimension of a group,
-    sum_g max(lambda * size_g, KL_g) (Kingma et al. 2016 group the latents in the same way).
-    For a learned prior a group's KL is a Monte Carlo estimate (see ``models``), and so is the
-    ``kl`` returned: its expectation is the KL."""
+def autoencoder_loss(logits, x) -> Loss:
+    """The autoencoder's loss: the reconstruction term alone, averaged over the batch. Its code is
+    a point, not a distribution, so there is no KL term (``kl`` is 0 and ``total`` is ``recon``)."""
     recon = recon_nll(logits, x).mean()
+    return Loss(recon, recon, torch.zeros((), device=recon.device))
+
+
+def neg_elbo(logits, x, kl, beta: float = 1.0, free_bits: float = 0.0, groups=None) -> Loss:
+    """The batch means of the loss terms. ``kl`` (B, G) holds each image's KL split in G groups
+    of latents (``elbo_terms`` of ``vaelab.models``; for N(0, I) one group per dimension,
+    ``gaussian.kl_standard_normal(mu, logvar)``); None for an autoencoder (``autoencoder_loss``).
+
+    With ``free_bits`` = lambda > 0 the optimised KL term is sum_g max(lambda * size_g, KL_g),
+    KL_g being group g's KL averaged over the batch and size_g its number of dimensions
+    (``groups``; None: one dimension each): a dimension that carries less than lambda nats is not
+    pushed back to the prior, which keeps latent dimensions from collapsing (Kingma et al. 2016
+    group the latents in the same way). For a learned prior a group's KL is a Monte Carlo
+    estimate, and so is the ``kl`` returned: its expectation is the KL."""
     if kl is None:
-        zero = torch.zeros((), device=recon.device)
-        return Loss(recon, recon, zero)
+        return autoencoder_loss(logits, x)
+    recon = recon_nll(logits, x).mean()
     kl_groups = kl.mean(dim=0)
     total = kl_groups.sum()
     if free_bits <= 0:

@@ -4,8 +4,8 @@
     decode(z) -> logits           (B, 784): Bernoulli logits of the 784 pixels
     forward(x) -> (logits, mu, logvar)
 
-``VAE`` is the seeds' model exactly (pytorch/examples ``vae/main.py``): 784 -> 400 -> (mu, log
-sigma^2), ReLU, decoder latent -> 400 -> 784. ``AE`` has the same layers and a deterministic
+``VAE`` is the classic VAE of pytorch/examples ``vae/main.py``, layer for layer: 784 -> 400 ->
+(mu, log sigma^2), ReLU, decoder latent -> 400 -> 784. ``AE`` has the same layers and a deterministic
 code (``logvar`` is None, so the loss has no KL term). ``ConvVAE``/``ConvAE`` replace the MLPs by
 two strided convolutions and two transposed convolutions. ``DeepVAE``/``DeepAE`` are wider,
 deeper MLPs (1024 and 512 units): the best VAE the course trains on a CPU budget.
@@ -34,26 +34,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelab import losses, priors
+from vaelab import gaussian, priors
 
 PIXELS = 28 * 28
 
 
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """z = mu + sigma * eps with eps ~ N(0, I): a sample of q(z|x) that gradients flow through."""
-    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-
-
-def _gaussian_kl(mu, logvar, mu_p, logvar_p):
-    """KL(N(mu, e^logvar) || N(mu_p, e^logvar_p)) of every dimension (closed form)."""
-    return 0.5 * (logvar_p - logvar + (logvar.exp() + (mu - mu_p).pow(2)) * torch.exp(-logvar_p) - 1)
+def device_of(model: nn.Module) -> torch.device:
+    """The device of a model's first parameter (or buffer): where its inputs must go. CPU for a
+    model with neither."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
 
 def _marginal_kl(z, mu, logvar, components):
     """One-draw estimate of KL(q(z_j|x) || p_j(z_j)) per dimension j, p_j the prior mixture's
-    marginal along j (``priors.marginal_log_prob``): (B, d) at the drawn codes z (B, d)."""
-    log_q = -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + priors.LOG_2PI)
-    return log_q - priors.marginal_log_prob(z, *components)
+    marginal along j (``gaussian.log_mixture_marginals``): (B, d) at the drawn codes z (B, d)."""
+    return gaussian.log_normal_terms(z, mu, logvar) - gaussian.log_mixture_marginals(z, *components)
 
 
 class Model(nn.Module):
@@ -64,7 +61,7 @@ class Model(nn.Module):
 
     def forward(self, x):
         mu, logvar = self.encode(x)
-        z = reparameterize(mu, logvar) if self.variational else mu
+        z = gaussian.reparameterize(mu, logvar) if self.variational else mu
         return self.decode(z), mu, logvar
 
     def _split(self, code):
@@ -104,7 +101,7 @@ class Model(nn.Module):
     def elbo_terms(self, x):
         """(logits, kl) of one draw z ~ q(z|x): kl (B, G) per image, None for an autoencoder.
 
-        With N(0, I) the KL is exact, one column per latent dimension (``losses.kl_per_dimension``).
+        With N(0, I) the KL is exact, one column per latent dimension (``gaussian.kl_standard_normal``).
         With a learned prior it has no closed form; one column holds the single-sample Monte Carlo
         estimate log q(z|x) - log p(z) at the z the decoder saw: unbiased, its mean over a batch is
         the KL in expectation (and the ELBO's estimate stays unbiased)."""
@@ -112,10 +109,10 @@ class Model(nn.Module):
             return self(x)[0], None
         if self.learned_prior is None:
             logits, mu, logvar = self(x)
-            return logits, losses.kl_per_dimension(mu.float(), logvar.float())
+            return logits, gaussian.kl_standard_normal(mu.float(), logvar.float())
         mu, logvar = self.encode(x)
-        z = reparameterize(mu, logvar)
-        kl = priors.gaussian_log_prob(z, mu, logvar) - priors.mixture_log_prob(z, *self.prior_components())
+        z = gaussian.reparameterize(mu, logvar)
+        kl = gaussian.log_normal(z, mu, logvar) - gaussian.log_mixture(z, *self.prior_components())
         return self.decode(z), kl.unsqueeze(1)
 
     def posterior(self, x):
@@ -132,12 +129,12 @@ class Model(nn.Module):
         caller for many draws), ignored for N(0, I)."""
         mu, logvar = posterior
         eps = torch.randn(n, *mu.shape, generator=generator).to(mu.device)
-        z = mu + torch.exp(0.5 * logvar) * eps  # (n, B, latent)
-        log_q = -0.5 * (eps.pow(2) + logvar + priors.LOG_2PI).sum(dim=2)
+        z = gaussian.reparameterize(mu, logvar, eps)  # (n, B, latent)
+        log_q = gaussian.log_normal(z, mu, logvar, eps=eps)
         if self.learned_prior is None:
-            log_p = -0.5 * (z.pow(2) + priors.LOG_2PI).sum(dim=2)
+            log_p = gaussian.log_normal(z)
         else:
-            log_p = priors.mixture_log_prob(z, *(prior if prior is not None else self.prior_components()))
+            log_p = gaussian.log_mixture(z, *(prior if prior is not None else self.prior_components()))
         return z, log_q, log_p
 
     def kl_by_dimension(self, x, generator=None):
@@ -148,7 +145,7 @@ class Model(nn.Module):
         independent, so these do not sum to the KL (they show which dimensions carry information)."""
         mu, logvar = self.posterior(x)
         if self.learned_prior is None:
-            return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
+            return gaussian.kl_standard_normal(mu, logvar)
         z = self.draw((mu, logvar), 1, generator)[0][0]
         return _marginal_kl(z, mu, logvar, self.prior_components())
 
@@ -157,7 +154,7 @@ class Model(nn.Module):
         ``temperature * eps``; a mixture draws a component, then its mean plus scaled noise."""
         if self.learned_prior is None:
             return temperature * torch.randn(n, self.latent_dim, generator=generator)
-        return priors.sample_mixture(n, *self.prior_components(), generator=generator, temperature=temperature).cpu()
+        return gaussian.sample_mixture(n, *self.prior_components(), generator=generator, temperature=temperature).cpu()
 
     @property
     def latent_layers(self) -> dict:
@@ -166,7 +163,7 @@ class Model(nn.Module):
 
 
 class VAE(Model):
-    """The seeds' MLP VAE: 784 -> 400 -> (mu, logvar); latent -> 400 -> 784 logits."""
+    """The classic MLP VAE of pytorch/examples: 784 -> 400 -> (mu, logvar); latent -> 400 -> 784 logits."""
 
     def __init__(self, latent_dim: int = 10, hidden: int = 400):
         super().__init__()
@@ -209,7 +206,7 @@ class DeepVAE(Model):
     """A wider, deeper MLP VAE: 784 -> 1024 -> 512 -> (mu, logvar); latent -> 512 -> 1024 -> 784,
     with SiLU activations (x * sigmoid(x)), which train to a better ELBO here than ReLU.
 
-    The course's best VAE on a CPU budget: per image it costs about four times the seeds' model
+    The course's best VAE on a CPU budget: per image it costs about four times the classic VAE
     and, unlike the conv VAE, runs at matrix-product speed on two cores."""
 
     def __init__(self, latent_dim: int = 20, hidden: tuple = (1024, 512)):
@@ -311,9 +308,9 @@ class HierarchicalVAE(Model):
     def _sample(self, x):
         h = self.trunk(x.reshape(-1, PIXELS))
         mu2, logvar2 = self.q_z2(h).chunk(2, dim=-1)
-        z2 = reparameterize(mu2, logvar2)
+        z2 = gaussian.reparameterize(mu2, logvar2)
         mu1, logvar1 = self._q_z1(h, z2)
-        z1 = reparameterize(mu1, logvar1)
+        z1 = gaussian.reparameterize(mu1, logvar1)
         return (z1, mu1, logvar1), (z2, mu2, logvar2)
 
     def forward(self, x):
@@ -328,13 +325,12 @@ class HierarchicalVAE(Model):
 
     def _top_kl(self, z2, mu2, logvar2):
         if self.learned_prior is None:
-            return losses.kl_per_dimension(mu2, logvar2)
-        return (priors.gaussian_log_prob(z2, mu2, logvar2)
-                - priors.mixture_log_prob(z2, *self.prior_components())).unsqueeze(1)
+            return gaussian.kl_standard_normal(mu2, logvar2)
+        return (gaussian.log_normal(z2, mu2, logvar2) - gaussian.log_mixture(z2, *self.prior_components())).unsqueeze(1)
 
     def elbo_terms(self, x):
         (z1, mu1, logvar1), (z2, mu2, logvar2) = self._sample(x)
-        kl1 = _gaussian_kl(mu1, logvar1, *self._p_z1(z2))
+        kl1 = gaussian.kl_normal(mu1, logvar1, *self._p_z1(z2))
         return self.decode(torch.cat([z1, z2], dim=-1)), torch.cat([kl1, self._top_kl(z2, mu2, logvar2)], dim=1)
 
     def posterior(self, x):
@@ -345,16 +341,15 @@ class HierarchicalVAE(Model):
         h, mu2, logvar2 = posterior
         eps2 = torch.randn(n, *mu2.shape, generator=generator).to(mu2.device)
         eps1 = torch.randn(n, len(mu2), self.d1, generator=generator).to(mu2.device)
-        z2 = mu2 + torch.exp(0.5 * logvar2) * eps2  # (n, B, d2)
+        z2 = gaussian.reparameterize(mu2, logvar2, eps2)  # (n, B, d2)
         mu1, logvar1 = self._q_z1(h.expand(n, *h.shape), z2)
-        z1 = mu1 + torch.exp(0.5 * logvar1) * eps1
-        log_q = (-0.5 * (eps2.pow(2) + logvar2 + priors.LOG_2PI).sum(dim=2)
-                 - 0.5 * (eps1.pow(2) + logvar1 + priors.LOG_2PI).sum(dim=2))
+        z1 = gaussian.reparameterize(mu1, logvar1, eps1)
+        log_q = gaussian.log_normal(z2, mu2, logvar2, eps=eps2) + gaussian.log_normal(z1, mu1, logvar1, eps=eps1)
         if self.learned_prior is None:
-            log_p2 = -0.5 * (z2.pow(2) + priors.LOG_2PI).sum(dim=2)
+            log_p2 = gaussian.log_normal(z2)
         else:
-            log_p2 = priors.mixture_log_prob(z2, *(prior if prior is not None else self.prior_components()))
-        log_p1 = priors.gaussian_log_prob(z1, *self._p_z1(z2))
+            log_p2 = gaussian.log_mixture(z2, *(prior if prior is not None else self.prior_components()))
+        log_p1 = gaussian.log_normal(z1, *self._p_z1(z2))
         return torch.cat([z1, z2], dim=-1), log_q, log_p2 + log_p1
 
     def kl_by_dimension(self, x, generator=None):
@@ -362,25 +357,25 @@ class HierarchicalVAE(Model):
         expectation); z2: as in a one-layer VAE (exact for N(0, I), the marginal's otherwise)."""
         h, mu2, logvar2 = self.posterior(x)
         eps2 = torch.randn(mu2.shape, generator=generator).to(mu2.device)
-        z2 = mu2 + torch.exp(0.5 * logvar2) * eps2
+        z2 = gaussian.reparameterize(mu2, logvar2, eps2)
         mu1, logvar1 = self._q_z1(h, z2)
-        kl1 = _gaussian_kl(mu1, logvar1, *self._p_z1(z2))
+        kl1 = gaussian.kl_normal(mu1, logvar1, *self._p_z1(z2))
         if self.learned_prior is None:
-            kl2 = losses.kl_per_dimension(mu2, logvar2)
+            kl2 = gaussian.kl_standard_normal(mu2, logvar2)
         else:
             kl2 = _marginal_kl(z2, mu2, logvar2, self.prior_components())
         return torch.cat([kl1, kl2], dim=1)
 
     def sample_latent(self, n: int, generator=None, temperature: float = 1.0) -> torch.Tensor:
         """z2 from the prior, then z1 ~ p(z1|z2) (both scaled by ``temperature``); [z1, z2] on the CPU."""
-        device = next(self.parameters()).device
+        device = device_of(self)
         if self.learned_prior is None:
             z2 = (temperature * torch.randn(n, self.d2, generator=generator)).to(device)
         else:
-            z2 = priors.sample_mixture(n, *self.prior_components(), generator=generator, temperature=temperature)
+            z2 = gaussian.sample_mixture(n, *self.prior_components(), generator=generator, temperature=temperature)
         mu1, logvar1 = self._p_z1(z2)
         eps1 = torch.randn(n, self.d1, generator=generator).to(device)
-        return torch.cat([mu1 + temperature * torch.exp(0.5 * logvar1) * eps1, z2], dim=-1).cpu()
+        return torch.cat([gaussian.reparameterize(mu1, logvar1, temperature * eps1), z2], dim=-1).cpu()
 
     @property
     def latent_layers(self) -> dict:

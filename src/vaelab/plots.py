@@ -1,19 +1,14 @@
-"""Figures for the notebooks and the report; ``save_figure`` is the one way into ``assets/``.
+"""Figures of the course: each function draws one kind of figure and returns it.
 
-Every saved figure has a size taken from ``SIZES`` and ``DPI`` pixels per inch, is saved
-without tight cropping (so its pixel size is known in advance), and carries no metadata that
-changes from run to run (no software version, no date): the same run gives the same bytes.
+Every figure has a size taken from ``SIZES`` and ``DPI`` pixels per inch, so its pixel size is
+known in advance. ``vaelab.workshop.paths.save_figure`` saves one for the report.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
-
-from vaelab import paths
 
 DPI = 100
 DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}
@@ -28,12 +23,6 @@ def dataset_name(dataset: str) -> str:
 def figure(size: str = "wide", nrows: int = 1, ncols: int = 1, **kwargs):
     """``plt.subplots`` with one of the fixed ``SIZES`` and constrained layout."""
     return plt.subplots(nrows, ncols, figsize=SIZES[size], dpi=DPI, layout="constrained", **kwargs)
-
-
-def save_figure(fig, name: str, folder: Path | None = None) -> None:
-    """Save ``fig`` as ``assets/<name>.png`` (or ``folder/<name>.png``), atomically."""
-    with paths.atomic_path(Path(folder or paths.assets_dir()) / f"{name}.png") as tmp:
-        fig.savefig(tmp, dpi=DPI, format="png", metadata={"Software": None})
 
 
 def class_balance(splits: dict, class_names: list[str], title: str = ""):
@@ -84,7 +73,8 @@ def training_curves(history: list[dict], title: str = ""):
     for split, marker, colour in (("train", "o", "C0"), ("val", "s", "C1")):
         name = "train" if split == "train" else "validation"
         right.plot(epochs, [row[f"{split}_recon"] for row in history], marker + "-", color=colour, label=f"{name} reconstruction")
-        kl_axis.plot(epochs, [row[f"{split}_kl"] for row in history], marker + "--", color=colour, mfc="white", label=f"{name} KL")
+        kl_axis.plot(epochs, [row[f"{split}_kl"] for row in history], marker + "--", color=colour, mfc="white",
+                     label=f"{name} KL")
     right.set_ylabel("reconstruction (nats)")
     kl_axis.set_ylabel("KL (nats, dashed)")
     right.set_title("reconstruction and KL terms")
@@ -212,7 +202,7 @@ def manifold(images, values, title: str = "", ax=None):
     return fig
 
 
-def kl_per_dimension(kls: dict, threshold_counts: dict | None = None, title: str = "", free_bits: dict | None = None):
+def kl_bars(kls: dict, threshold_counts: dict | None = None, title: str = "", free_bits: dict | None = None):
     """Bar charts of the mean KL of every latent dimension, one panel per model, dimensions
     sorted from the most to the least informative; ``threshold_counts`` ({name: active units})
     goes into each panel's title; ``free_bits`` ({name: nats}) draws that model's free-bits

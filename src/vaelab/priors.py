@@ -7,7 +7,7 @@ Every prior here is a mixture of K Gaussians with diagonal covariances,
 and describes itself by ``components(model)`` -> (log w (K,), m (K, d), log s^2 (K, d)):
 
 * ``StandardNormal``: K = 1, m = 0, s = 1. Nothing is learned, and the KL of a Gaussian q(z|x)
-  from it has a closed form (``losses.kl_per_dimension``), which the models use.
+  from it has a closed form (``gaussian.kl_standard_normal``), which the models use.
 * ``MixturePrior`` (a "MoG prior"): K means, log-variances and mixing weights, all learned with
   the VAE by the same gradient steps.
 * ``VampPrior`` (Tomczak & Welling 2018, "VAE with a VampPrior"): the mixture of the encoder's
@@ -16,8 +16,9 @@ and describes itself by ``components(model)`` -> (log w (K,), m (K, d), log s^2 
   that maximises the ELBO on the training images.
 
 A learned prior has no closed-form KL with q(z|x): the models estimate it by Monte Carlo with
-the z they sampled, KL ~ log q(z|x) - log p(z) (see ``models``). ``log_prob`` and ``sample``
-take the components, so one prior works on any device and inside any model.
+the z they sampled, KL ~ log q(z|x) - log p(z) (see ``models``). The mixture's density and
+samples are ``gaussian.log_mixture`` and ``gaussian.sample_mixture`` of the components, so one
+prior works on any device and inside any model.
 """
 
 from __future__ import annotations
@@ -26,46 +27,6 @@ import math
 
 import torch
 from torch import nn
-
-LOG_2PI = math.log(2 * math.pi)
-
-
-def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag(exp(logvar))), summed over the last dimension."""
-    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(dim=-1)
-
-
-def mixture_log_prob(z: torch.Tensor, log_w: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log sum_k w_k N(z; m_k, diag(s_k^2)) of codes z (..., d), shape (...).
-
-    The squared distance to every component is expanded into matrix products,
-    sum_j (z_j - m_kj)^2 / s_kj^2 = z^2 . (1/s_k^2) - 2 z . (m_k/s_k^2) + sum_j m_kj^2/s_kj^2,
-    so memory grows with N x K, not N x K x d (K = 500 components, 10,000 codes: 20 MB)."""
-    shape, d = z.shape[:-1], z.shape[-1]
-    flat = z.reshape(-1, d)
-    precision = torch.exp(-logvar)  # (K, d)
-    squared = flat.pow(2) @ precision.T - 2 * flat @ (mu * precision).T + (mu.pow(2) * precision).sum(dim=1)
-    log_normal = -0.5 * (squared + logvar.sum(dim=1) + d * LOG_2PI)  # (N, K)
-    return torch.logsumexp(log_normal + log_w, dim=1).reshape(shape)
-
-
-def marginal_log_prob(z: torch.Tensor, log_w: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log p_j(z_j) for every dimension j of codes z (N, d): the mixture's marginal along j,
-    p_j(z_j) = sum_k w_k N(z_j; m_kj, s_kj^2). Shape (N, d). (The marginals of a mixture do not
-    multiply to the mixture: sum_j log p_j(z_j) is not log p(z).)"""
-    log_normal = -0.5 * ((z[:, None, :] - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI)  # (N, K, d)
-    return torch.logsumexp(log_normal + log_w[:, None], dim=1)
-
-
-def sample_mixture(n: int, log_w: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-                   generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
-    """n codes from the mixture, on the components' device: a component k drawn with probability
-    w_k, then z = m_k + temperature * s_k * eps. The random numbers come from ``generator`` (a CPU
-    generator: the same codes on every device)."""
-    k = torch.multinomial(log_w.detach().softmax(dim=0).cpu().double(), n, replacement=True, generator=generator)
-    eps = torch.randn(n, mu.shape[1], generator=generator).to(mu.device)
-    k = k.to(mu.device)
-    return mu[k] + temperature * torch.exp(0.5 * logvar[k]) * eps
 
 
 class StandardNormal(nn.Module):

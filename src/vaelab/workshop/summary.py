@@ -2,7 +2,7 @@
 parameters, and one line per model (latent size, prior, weight layers, parameters).
 
     summary.layers(model)                   # one row per layer, traced on one image
-    summary.models({"VAE": vae, "best VAE": best})
+    summary.model_table({"VAE": vae, "best VAE": best})
 
 The shapes are traced, not typed: one image goes through ``model(x)`` with a hook on every
 layer, so the table cannot drift from the code. The prior's own parameters (a mixture's means,
@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from vaelab.device import model_device
+from vaelab.models import device_of
 
 PIXELS = 784
 
@@ -55,7 +55,7 @@ def layers(model: nn.Module) -> pd.DataFrame:
     was_training = model.training
     try:
         model.eval()
-        model(torch.zeros(1, PIXELS, device=model_device(model)))
+        model(torch.zeros(1, PIXELS, device=device_of(model)))
     finally:
         model.train(was_training)
         for h in hooks:
@@ -70,7 +70,7 @@ def layers(model: nn.Module) -> pd.DataFrame:
 PRIOR_NAMES = {"StandardNormal": "N(0, I)", "MixturePrior": "mixture of Gaussians", "VampPrior": "VampPrior"}
 
 
-def models(named: dict) -> pd.DataFrame:
+def model_table(named: dict) -> pd.DataFrame:
     """One row per model of ``named`` ({"VAE": model, ...}): its class, its latent size, its
     prior, its weight layers (linear and convolutional, from ``layers``) and its parameters."""
     out = {}

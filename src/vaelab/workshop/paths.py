@@ -7,9 +7,9 @@ Settings (environment variables):
                       so that a notebook run with other parameters leaves the report alone; ``make
                       report`` sets it to <project root>/assets, the report's own folder)
 
-The project root is found by walking up from the working directory to the folder that holds
-``pyproject.toml`` and ``src/vaelab``, so notebooks (which run inside ``notebooks/``) and the
-command line (run from the root) use the same folders.
+The project root (``vaelab.data.project_root``) is found by walking up from the working directory
+to the folder that holds ``pyproject.toml`` and ``src/vaelab``, so notebooks (which run inside
+``notebooks/``) and the command line (run from the root) use the same folders.
 """
 
 from __future__ import annotations
@@ -18,13 +18,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def project_root(start: Path | None = None) -> Path:
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "src" / "vaelab").is_dir():
-            return folder
-    return here
+from vaelab.data import data_dir, project_root  # noqa: F401 (where things live: the data folder is the lesson's)
 
 
 def shown(path) -> Path:
@@ -35,11 +29,6 @@ def shown(path) -> Path:
         return path.resolve().relative_to(project_root())
     except ValueError:
         return path
-
-
-def data_dir() -> Path:
-    value = os.environ.get("VAELAB_DATA_DIR")
-    return Path(value).expanduser().resolve() if value else project_root() / "data"
 
 
 def mirror_dirs() -> list[Path]:
@@ -76,3 +65,13 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write ``payload`` to ``path`` through a temporary file and a rename: never half a file."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(payload)
+
+
+def save_figure(fig, name: str, folder: Path | None = None) -> None:
+    """Save ``fig`` as ``<assets>/<name>.png`` (or ``folder/<name>.png``), atomically, at the size it
+    was made (no tight cropping) and without metadata that changes from run to run (no software
+    version, no date): the same run gives the same bytes."""
+    from vaelab.plots import DPI
+
+    with atomic_path(Path(folder or assets_dir()) / f"{name}.png") as tmp:
+        fig.savefig(tmp, dpi=DPI, format="png", metadata={"Software": None})

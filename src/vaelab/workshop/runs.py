@@ -1,7 +1,8 @@
-"""Training: one loop for every model, seeded, resumable, with checkpoints that load safely.
+"""Runs: a model trained by the course's training step (``vaelab.training``), seeded, kept in
+a folder, resumable, and reused as long as the code that made it has not changed.
 
     cfg = TrainConfig(model="vae", latent_dim=10, epochs=10)
-    run = train(cfg, "runs/vae")           # trains, or resumes, or loads a finished run
+    run = train(cfg)                       # trains, or resumes, or loads a finished run
     run.model, run.history, run.metrics
 
 Batches are sliced from whole in-memory tensors (no DataLoader, no per-image transform). A run
@@ -30,9 +31,10 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 import vaelab
-from vaelab import data, losses, models, priors
-from vaelab.device import accumulator_dtype, model_device, pick_device, rng_state, seeded, set_rng_state
-from vaelab.paths import atomic_path, atomic_write_bytes, project_root, shown
+from vaelab import bounds, data, losses, models, priors, training
+from vaelab.workshop import datasets
+from vaelab.workshop.device import pick_device, rng_state, set_rng_state
+from vaelab.workshop.paths import atomic_path, atomic_write_bytes, project_root, shown
 
 # What each option of a run may be: (type, smallest, largest). ``check_option`` and the command
 # line (``vaelab.cli``) both read this table, so a notebook and a command get the same message.
@@ -63,7 +65,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | mps
     amp: bool = False  # bfloat16 autocast of the forward pass (CPUs with AVX512-BF16 or AMX, recent GPUs)
 
-    def check(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Raise ConfigError (one line) for any field out of its range; return the config."""
         if self.dataset not in data.DATASETS:
             raise ConfigError(f"dataset must be one of {', '.join(sorted(data.DATASETS))}, not {self.dataset!r}")
@@ -114,14 +116,18 @@ def check_option(name: str, value, label: str | None = None):
     return value
 
 
+FINGERPRINTED = ("gaussian.py", "models.py", "losses.py", "priors.py", "training.py", "bounds.py", "data.py",
+                 "workshop/runs.py", "workshop/device.py")
+
+
 def code_fingerprint() -> str:
-    """A hash of the code that decides a run's numbers (models, losses, training, data): a
-    finished run is reused only by the code that made it. It hashes each module's syntax tree
-    without docstrings, so editing a comment or a docstring does not throw trained runs away."""
+    """A hash of the code that decides a run's numbers (``FINGERPRINTED``: the models, the loss,
+    the training step, the data, this module): a finished run is reused only by the code that
+    made it. It hashes each module's syntax tree without docstrings, so editing a comment or a
+    docstring does not throw trained runs away."""
     root = Path(vaelab.__file__).parent
     digest = hashlib.sha256()
-    for path in sorted([root / "models.py", root / "losses.py", root / "priors.py", root / "train.py",
-                        root / "device.py", root / "numeric.py", *root.glob("data/*.py")]):
+    for path in sorted(root / name for name in FINGERPRINTED):
         digest.update(path.relative_to(root).as_posix().encode() + _code_only(path.read_text()).encode())
     return digest.hexdigest()[:16]
 
@@ -141,37 +147,6 @@ def _code_only(source: str) -> str:
 def build_model(cfg: TrainConfig) -> torch.nn.Module:
     """The untrained model of a config (on the CPU), with its prior."""
     return models.build(cfg.model, cfg.latent_dim, prior=cfg.prior, components=cfg.components)
-
-
-def as_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float32 (N, 784) in [0, 1], the layout every model takes."""
-    return images.reshape(len(images), -1).float().div_(255)
-
-
-@torch.no_grad()
-def evaluate(model, x: torch.Tensor, batch_size: int = 1000, seed: int = 0, binarize: bool = False) -> dict:
-    """Mean recon, KL and -ELBO in nats per image over ``x`` (float, (N, 784)), on the model's device.
-
-    z is sampled from q(z|x), as in training (never set to the mean); the noise comes from its
-    own seeded stream, so the result is repeatable and the caller's random state is untouched.
-    The KL is the model's (``elbo_terms``): exact for N(0, I), a one-draw Monte Carlo estimate
-    for a learned prior."""
-    model.eval()
-    device = model_device(model)
-    totals = torch.zeros(2, dtype=torch.float64)
-    with seeded(seed, device):
-        generator = torch.Generator().manual_seed(seed + 1)
-        for start in range(0, len(x), batch_size):
-            xb = x[start:start + batch_size]
-            if binarize:
-                xb = torch.bernoulli(xb.cpu(), generator=generator)
-            xb = xb.to(device)
-            logits, kl = model.elbo_terms(xb)
-            recon = losses.recon_nll(logits, xb)
-            kl = kl.sum(dim=1) if kl is not None else torch.zeros_like(recon)
-            totals += torch.stack([recon.sum(), kl.sum()]).cpu().double()
-    recon, kl = (totals / len(x)).tolist()
-    return {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
 
 
 @dataclass
@@ -234,7 +209,7 @@ def read_record(folder) -> dict:
     path = Path(folder) / "config.json"
     record = _read_json(path)
     try:
-        TrainConfig(**record["config"]).check()
+        TrainConfig(**record["config"]).validate()
     except (KeyError, TypeError) as e:
         raise _damaged(path, f"not a run's config ({type(e).__name__}: {e})") from None
     except ConfigError as e:
@@ -286,7 +261,7 @@ def _load_checkpoint(path: Path) -> dict:
         raise _damaged(path, f"not a readable checkpoint ({_first_line(e)[:120]})") from None
     needed = {"model", "optimizer", "epoch", "shuffle_rng", "torch_rng", "history", "best"}
     if not isinstance(state, dict) or not needed <= state.keys():
-        raise _damaged(path, "not a checkpoint of vaelab.train (keys missing)")
+        raise _damaged(path, "not a checkpoint of vaelab.workshop.runs (keys missing)")
     return state
 
 
@@ -298,7 +273,7 @@ def fit(cfg: TrainConfig, train_x: torch.Tensor, val_x: torch.Tensor, folder, pr
     """Train ``cfg`` on ``train_x`` (float, (N, 784)), choosing the best epoch on ``val_x``.
 
     Resumes from ``folder/last.pt`` if an earlier run with the same config was cut off."""
-    cfg.check()
+    cfg.validate()
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise TrainingError(f"{folder}: is a file, not a run folder; choose another --out")
@@ -337,39 +312,24 @@ def fit(cfg: TrainConfig, train_x: torch.Tensor, val_x: torch.Tensor, folder, pr
     train_x, val_x = train_x.to(device), val_x.to(device)
     steps_per_epoch = -(-len(train_x) // cfg.batch_size)
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+    total_steps = cfg.epochs * steps_per_epoch
+    lr_at = (lambda step: training.cosine_lr(step, total_steps, cfg.lr)) if cfg.schedule == "cosine" else None
     bar = tqdm(range(epoch0, cfg.epochs), desc=f"{cfg.model} {cfg.dataset}", unit="epoch",
                initial=epoch0, total=cfg.epochs, disable=not progress)
     for epoch in bar:
-        model.train()
-        sums = torch.zeros(3, dtype=accumulator_dtype(device), device=device)  # no float64 on MPS
         start = time.perf_counter()
         order = torch.randperm(len(train_x), generator=shuffle).to(device)
-        for i in range(steps_per_epoch):
-            step = epoch * steps_per_epoch + i
-            xb = train_x[order[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
-            if cfg.binarize:
-                xb = torch.bernoulli(xb)
-            weight = losses.kl_weight(step, warmup_steps, cfg.beta)
-            if cfg.schedule == "cosine":
-                for group in optimizer.param_groups:
-                    group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / (cfg.epochs * steps_per_epoch)))
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
-                logits, kl = model.elbo_terms(xb)
-            loss = losses.elbo_loss(logits.float(), xb, kl.float() if kl is not None else None, beta=weight,
-                                    free_bits=cfg.free_bits, groups=model.kl_groups)  # the loss in float32
-            if not torch.isfinite(loss.total):
-                raise TrainingError(f"{folder}: epoch {epoch + 1}, step {i + 1}: the loss is {loss.total.item()} "
-                                    f"(not finite); training stopped. Try a lower --lr, or check the input data.")
-            optimizer.zero_grad(set_to_none=True)
-            loss.total.backward()
-            optimizer.step()
-            sums += torch.stack([loss.recon.detach(), loss.kl.detach(), loss.total.detach()]).to(sums.dtype) * len(xb)
+        try:
+            means, _ = training.train_epoch(model, optimizer, train_x, order, cfg.batch_size, epoch * steps_per_epoch,
+                                            warmup_steps, cfg.beta, cfg.free_bits, lr_at, cfg.binarize, cfg.amp)
+        except training.NonFiniteLoss as e:
+            raise TrainingError(f"{folder}: epoch {epoch + 1}, {e}; training stopped. "
+                                f"Try a lower --lr, or check the input data.") from None
         seconds = time.perf_counter() - start
-        train_recon, train_kl, train_total = (sums.cpu().double() / len(train_x)).tolist()
-        val = evaluate(model, val_x, seed=cfg.seed, binarize=cfg.binarize)
-        row = {"epoch": epoch + 1, "train_recon": train_recon, "train_kl": train_kl, "train_loss": train_total,
-               "train_neg_elbo": train_recon + train_kl, "val_recon": val["recon"], "val_kl": val["kl"],
-               "val_neg_elbo": val["neg_elbo"], "kl_weight": weight, "seconds": seconds,
+        val = bounds.elbo(model, val_x, seed=cfg.seed, binarize=cfg.binarize)
+        row = {"epoch": epoch + 1, "train_recon": means["recon"], "train_kl": means["kl"], "train_loss": means["loss"],
+               "train_neg_elbo": means["recon"] + means["kl"], "val_recon": val["recon"], "val_kl": val["kl"],
+               "val_neg_elbo": val["neg_elbo"], "kl_weight": means["kl_weight"], "seconds": seconds,
                "images_per_second": len(train_x) / seconds}
         history.append(row)
         if val["neg_elbo"] < best:
@@ -382,7 +342,7 @@ def fit(cfg: TrainConfig, train_x: torch.Tensor, val_x: torch.Tensor, folder, pr
                      "shuffle_rng": shuffle.get_state(), "torch_rng": rng["cpu"],
                      **({"device_rng": rng["device"]} if "device" in rng else {}),
                      "history": history, "best": best}, last_path)
-        bar.set_postfix(train=f"{train_recon + train_kl:.1f}", val=f"{val['neg_elbo']:.1f}")
+        bar.set_postfix(train=f"{row['train_neg_elbo']:.1f}", val=f"{val['neg_elbo']:.1f}")
     bar.close()
     return load_run(folder, device=str(device))
 
@@ -390,11 +350,11 @@ def fit(cfg: TrainConfig, train_x: torch.Tensor, val_x: torch.Tensor, folder, pr
 SPLIT_SEED = 0  # every run trains and validates on the one saved split (data/splits/)
 
 
-def test_metrics(run: Run, test_x: torch.Tensor) -> dict:
+def held_out_metrics(run: Run, test_x: torch.Tensor) -> dict:
     """The test numbers of a run's best weights, in nats per image, with the entropy floor."""
     cfg, history = run.config, run.history
     best = min(history, key=lambda row: row["val_neg_elbo"])
-    test = evaluate(run.model, test_x, seed=cfg.seed, binarize=cfg.binarize)
+    test = bounds.elbo(run.model, test_x, seed=cfg.seed, binarize=cfg.binarize)
     floor = losses.bce_floor(test_x).mean().item() if not cfg.binarize else 0.0
     return {
         "dataset": cfg.dataset, "model": cfg.model, "latent_dim": cfg.latent_dim, "prior": cfg.prior, "seed": cfg.seed,
@@ -404,18 +364,14 @@ def test_metrics(run: Run, test_x: torch.Tensor) -> dict:
         "seconds_per_epoch": _mean([row["seconds"] for row in history]),
         "train_images_per_second": _mean([row["images_per_second"] for row in history]),
         "parameters": sum(p.numel() for p in run.model.parameters()),
-        "device": str(model_device(run.model)), "threads": torch.get_num_threads(),
+        "device": str(models.device_of(run.model)), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "code": code_fingerprint(),
     }
 
 
-def split_tensors(dataset: str) -> dict:
-    """Float (N, 784) train/val/test tensors of the saved split."""
-    return {name: as_float(x) for name, (x, _) in data.load_split(dataset, seed=SPLIT_SEED).items()}
-
-
 def run_dir(cfg: TrainConfig) -> Path:
-    """The standard folder of a config: ``runs/<dataset>/<model>-z<latent>-e<epochs>[-<prior><K>][-b<beta>][-w<warmup>][-fb<free bits>][-bin]-s<seed>``."""
+    """The standard folder of a config:
+    ``runs/<dataset>/<model>-z<latent>-e<epochs>[-<prior><K>][-b<beta>][-w<warmup>][-fb<free bits>][-bin]-s<seed>``."""
     name = f"{cfg.model}-z{cfg.latent_dim}-e{cfg.epochs}"
     name += f"-{cfg.prior}{cfg.components}" if cfg.prior != "normal" else ""
     name += f"-b{cfg.beta:g}" if cfg.beta != 1 else ""
@@ -436,7 +392,7 @@ def train(cfg: TrainConfig, folder=None, progress: bool = True) -> Run:
 
     ``folder`` defaults to ``run_dir(cfg)``. This config's run left by another version of the
     code is emptied and trained again, so a reused run always comes from the code checked out."""
-    cfg.check()
+    cfg.validate()
     folder = Path(folder) if folder is not None else run_dir(cfg)
     config_path = folder / "config.json"
     if config_path.is_file():
@@ -452,32 +408,22 @@ def train(cfg: TrainConfig, folder=None, progress: bool = True) -> Run:
             print(f"{shown(folder)}: made {why}; training again", file=sys.stderr)
             for name in ("config.json", "history.json", "last.pt", "best.safetensors", "metrics.json"):
                 (folder / name).unlink(missing_ok=True)
-    tensors = split_tensors(cfg.dataset)
+    datasets.ensure(cfg.dataset)  # a checked copy in the data folder (fetched the first time)
+    tensors = data.split_tensors(cfg.dataset, seed=SPLIT_SEED)
     run = fit(cfg, tensors["train"], tensors["val"], folder, progress=progress)
     if run.metrics.get("code") != code_fingerprint():
-        run.metrics = test_metrics(run, tensors["test"])
+        run.metrics = held_out_metrics(run, tensors["test"])
         _write_json(Path(folder) / "metrics.json", run.metrics)
     return run
 
 
 def best_config(dataset: str = "fashion-mnist", seed: int = 0, device: str = "auto", binarize: bool = False) -> TrainConfig:
-    """The course's best VAE for the likelihood within 12 minutes on 2 CPU cores (benchmarks/quality.py
-    checks it): the deeper MLP VAE with SiLU (``deep-vae``), latent 20, a VampPrior with 100
-    pseudo-inputs, 45 epochs at batch 128 with a learning rate of 2e-3 decayed by a cosine and a KL
-    warm-up over the first 5 epochs, no free bits.
+    """The course's best VAE for the likelihood within 12 minutes of training on two CPU cores:
+    the deep MLP VAE with SiLU (``deep-vae``), latent 20, a VampPrior with 100 pseudo-inputs, 45
+    epochs at batch 128 with a learning rate of 2e-3 decayed by a cosine and a KL warm-up over
+    the first 5 epochs, no free bits.
 
-    Chosen on the validation images (Fashion-MNIST, AMD EPYC 2 cores, best val -ELBO; test -ELBO and
-    NLL with k = 500 on the report's 1,000-image subset, measured once the choice was made):
-      * deep-vae, N(0, I), 0.5 free nats per dimension, 75 epochs (the best VAE before the learned
-        priors): test -ELBO 236.15, NLL 234.06, 20 active units, linear probe 0.80;
-      * hvae (two layers, 20 + 20), N(0, I), 52 epochs, 10.6 min: val 233.60, test 234.76, NLL 233.57;
-      * hvae with a VampPrior (K = 100), 38 epochs, 11.5 min: val 233.53 at epoch 25, after which the
-        reconstruction term grew by 8.7 nats (posterior variances ran away); test 234.72;
-      * deep-vae with a VampPrior (K = 100), 38 epochs, 9.1 min: val 232.31, test 233.61, NLL 232.57;
-        48 epochs, 12.1 min (over budget): val 232.28, test 233.52, NLL 232.42.
-    A VampPrior costs about 60 % more per epoch than N(0, I) (the encoder also runs on the 100
-    pseudo-inputs), so 45 epochs is what fits in 12 minutes. Without free bits only 12 of the 20
-    dimensions stay active (Fashion-MNIST): the likelihood does not need the others. For the
-    representation (active units, linear probe) notebook 07 trains the free-bits variant beside it."""
+    It was chosen on the validation images among the candidates of ``benchmarks/prior_search.py``
+    (notebook 07 shows how); ``benchmarks/quality.py`` checks its numbers and its training time."""
     return TrainConfig(dataset=dataset, model="deep-vae", latent_dim=20, epochs=45, lr=2e-3, schedule="cosine",
                        warmup_epochs=5, prior="vamp", components=100, binarize=binarize, seed=seed, device=device)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from vaelab import data
 from vaelab.data import DataError
-from vaelab.device import DeviceError, pick_device
+from vaelab.workshop import datasets
+from vaelab.workshop.device import DeviceError, pick_device
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,10 +32,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def _option(name: str):
-    """An argparse type for the training option ``name``, checked against ``train.LIMITS``."""
-    from vaelab import train
+    """An argparse type for the training option ``name``, checked against ``runs.LIMITS``."""
+    from vaelab.workshop import runs
 
-    kind = train.LIMITS[name][0]
+    kind = runs.LIMITS[name][0]
 
     def parse(text: str):
         try:
@@ -42,8 +43,8 @@ def _option(name: str):
         except ValueError:
             value = text
         try:
-            return train.check_option(name, value, label="")
-        except train.ConfigError as e:  # the message ends with the value as typed
+            return runs.check_option(name, value, label="")
+        except runs.ConfigError as e:  # the message ends with the value as typed
             raise argparse.ArgumentTypeError(str(e).strip().rsplit(", not ", 1)[0] + f", not {text}") from None
 
     parse.__name__ = name  # argparse names the type in its own messages
@@ -68,58 +69,60 @@ def _out_folder(text: str) -> Path:
 
 
 def _fetch(args) -> None:
-    data.fetch(args.dataset, allow_download=not args.no_download, allow_apt=args.allow_apt, log=print)
+    datasets.fetch(args.dataset, allow_download=not args.no_download, allow_apt=args.allow_apt, log=print)
 
 
 def _verify(args) -> None:
-    for fname, md5 in data.verify(args.dataset).items():
+    for fname, md5 in datasets.verify(args.dataset).items():
         print(f"{args.dataset}: {fname} OK (MD5 {md5})")
     print(f"{args.dataset}: all four files in the data folder match the original MD5s")
 
 
 def _export_csv(args) -> None:
-    for split, path in data.export_csv(args.dataset, args.out, suffix=args.format).items():
+    for split, path in datasets.export_csv(args.dataset, args.out, suffix=args.format).items():
         print(f"{args.dataset} {split}: {path}")
 
 
 def _train(args) -> None:
-    from vaelab import train
+    from vaelab.workshop import runs
 
-    cfg = train.TrainConfig(dataset=args.dataset, model=args.model, latent_dim=args.latent_dim,
-                            prior=args.prior, components=args.components, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, beta=args.beta,
-                            warmup_epochs=args.warmup_epochs, free_bits=args.free_bits, binarize=args.binarize, seed=args.seed, amp=args.amp,
+    cfg = runs.TrainConfig(dataset=args.dataset, model=args.model, latent_dim=args.latent_dim,
+                            prior=args.prior, components=args.components, epochs=args.epochs, batch_size=args.batch_size,
+                            lr=args.lr, schedule=args.schedule, beta=args.beta, warmup_epochs=args.warmup_epochs,
+                            free_bits=args.free_bits, binarize=args.binarize, seed=args.seed, amp=args.amp,
                             device=args.device)
     if args.warmup_epochs > args.epochs:  # the options together (each alone was checked by argparse)
         args.parser.error(f"--warmup-epochs ({args.warmup_epochs:g}) must be at most --epochs ({args.epochs})")
     try:
-        cfg.check()
-    except train.ConfigError as e:  # the model and its options together (a prior on an AE, an odd hvae latent)
+        cfg.validate()
+    except runs.ConfigError as e:  # the model and its options together (a prior on an AE, an odd hvae latent)
         args.parser.error(str(e))
-    run = train.train(cfg, args.out)
+    run = runs.train(cfg, args.out)
     _print_metrics(run.metrics)
     print(f"wrote {args.out}/best.safetensors, history.json and metrics.json")
 
 
 def _print_metrics(m: dict) -> None:
     prior = f", {m['prior']} prior" if m.get("prior", "normal") != "normal" else ""
-    print(f"{m['dataset']} {m['model']}{prior} (latent {m['latent_dim']}, {m['epochs']} epochs, best epoch {m['best_epoch']}, seed {m['seed']})")
+    print(f"{m['dataset']} {m['model']}{prior} (latent {m['latent_dim']}, {m['epochs']} epochs, "
+          f"best epoch {m['best_epoch']}, seed {m['seed']})")
     print(f"  test -ELBO {m['test_neg_elbo']:.2f} nats/image = recon {m['test_recon']:.2f} + KL {m['test_kl']:.2f}"
           + (f"   (entropy floor {m['bce_floor']:.1f})" if m["bce_floor"] else ""))
     print(f"  {m['seconds_per_epoch']:.2f} s/epoch, {m['train_images_per_second']:,.0f} training images/s on {m['device']}")
 
 
 def _evaluate(args) -> None:
-    from vaelab import train
+    from vaelab.workshop import runs
 
     device = args.device
     if device is None:  # where the run was made, if that device is here; else the CPU
-        made_on = train.read_record(args.run).get("device", "cpu") if Path(args.run).is_dir() else "cpu"
+        made_on = runs.read_record(args.run).get("device", "cpu") if Path(args.run).is_dir() else "cpu"
         try:
             device = str(pick_device(made_on))
         except DeviceError:
             device = "cpu"
-    run = train.load_run(args.run, device=device)
-    fresh = train.test_metrics(run, train.split_tensors(run.config.dataset)["test"])
+    run = runs.load_run(args.run, device=device)
+    fresh = runs.held_out_metrics(run, data.split_tensors(run.config.dataset)["test"])
     saved_path = Path(args.run) / "metrics.json"
     saved = run.metrics
     _print_metrics({**fresh, **{k: saved[k] for k in ("seconds_per_epoch", "train_images_per_second")
@@ -131,7 +134,7 @@ def _evaluate(args) -> None:
 
 
 def _check_tier(args) -> None:
-    from vaelab import check
+    from vaelab.workshop import check
 
     tier, reason = check.platform_tier()
     print(f"{tier}: {reason}")
@@ -139,13 +142,13 @@ def _check_tier(args) -> None:
 
 
 def _check_record(args) -> None:
-    from vaelab import check
+    from vaelab.workshop import check
 
     print(f"wrote {check.record_platform()}")
 
 
 def _check_numbers(args) -> None:
-    from vaelab import check
+    from vaelab.workshop import check
 
     sys.exit(0 if check.report(args.fresh, args.reference) else 1)
 
@@ -222,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from vaelab import train  # its errors are caught below
+    from vaelab.workshop import runs  # its errors are caught below
 
     try:
         args.func(args)
@@ -230,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted" + (": run the same command again to resume from the last finished epoch"
                                if args.command == "train" else ""), file=sys.stderr)
         return 130
-    except (DataError, DeviceError, train.RunError, train.TrainingError, OSError, ValueError, RuntimeError) as e:
+    except (DataError, DeviceError, runs.RunError, runs.TrainingError, OSError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -22,11 +22,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vaelab import paths
-from vaelab.data import registry
-from vaelab.data.errors import DataError
-from vaelab.data.idx import read_checked
-from vaelab.data.registry import FILES, DatasetInfo
+from vaelab.data import DataError
+from vaelab.workshop import paths
+from vaelab.workshop.datasets import registry
+from vaelab.workshop.datasets.idx import read_checked
+from vaelab.workshop.datasets.registry import FILES, DatasetInfo
 
 
 def _stderr(message: str) -> None:

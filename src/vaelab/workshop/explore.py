@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from vaelab import evaluate, latent
-from vaelab.paths import atomic_write_bytes, shown
+from vaelab.workshop.paths import atomic_write_bytes, shown
 
 LARGE = 400_000  # weight matrices with more entries are stored in int8 (the best VAE's last two)
 GROUP = 16  # inputs sharing one int8 scale
@@ -48,7 +48,7 @@ def mlp_layers(model) -> list[nn.Module]:
     ValueError, naming the model, for any other kind of decoder."""
     if isinstance(getattr(model, "decoder", None), nn.Sequential):
         layers = list(model.decoder)
-    elif all(hasattr(model, name) for name in ("fc3", "fc4")):  # the seeds' VAE: fc4(relu(fc3(z)))
+    elif all(hasattr(model, name) for name in ("fc3", "fc4")):  # the classic VAE: fc4(relu(fc3(z)))
         layers = [model.fc3, nn.ReLU(), model.fc4]
     else:
         raise ValueError(f"{type(model).__name__}: the explorer runs MLP decoders only (Linear, ReLU, SiLU)")
@@ -183,7 +183,7 @@ def export(dataset: str, plane, best, images: torch.Tensor, labels: torch.Tensor
             entry["point_labels"] = pack.add("point_labels", labels[subset].numpy().astype(np.uint8))
             entry["extent"] = 4.0
         else:
-            kl = evaluate.kl_per_dimension(model, images, seed=seed)
+            kl = evaluate.mean_kl_by_dimension(model, images, seed=seed)
             entry["kl"] = [round(float(v), 4) for v in kl]
             entry["sliders"] = [int(i) for i in torch.argsort(kl, descending=True)[:sliders]]
             entry["ranges"] = [[round(v, 3) for v in pair] for pair in _range(codes)]

@@ -1,14 +1,13 @@
 """A small CNN classifier whose penultimate activations define the Fréchet distance of samples.
 
     model = train_classifier(train_x, train_y, val_x, val_y, epochs=3, seed=0, folder="runs/classifier")
-    accuracy(model, test_x, test_y)         # 0.889 on the Fashion-MNIST test set (0.897 after 5 epochs)
+    accuracy(model, test_x, test_y)          # the share of test images it classifies right
     features(model, x)                       # (N, 128): what evaluate.frechet_distance compares
 
 Images are float tensors (N, 784) in [0, 1], the layout the VAEs take; labels are integer
 tensors (N,). The network is two 3x3 convolutions with max pooling (1 -> 16 -> 32 channels by
 default, 28 -> 14 -> 7 pixels), a 128-unit ReLU layer (the features) and a 10-way linear
-output: about 0.2 M parameters. One epoch over 54,000 images took about 13 s on one busy CPU
-thread (the 32 -> 64 variant, ``channels=(32, 64)``, about 35 s). Notebook 06 trains it for 3
+output: about 0.2 M parameters (``channels=(32, 64)`` for a wider one). Notebook 06 trains it for 3
 epochs (``results.CLASSIFIER_EPOCHS``), caches it in ``runs/<dataset>/classifier/`` and prints
 its test accuracy.
 """
@@ -24,8 +23,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from vaelab.device import model_device, pick_device
-from vaelab.paths import atomic_path
+from vaelab.models import device_of
+from vaelab.workshop.device import pick_device
+from vaelab.workshop.paths import atomic_path
 
 FEATURES = 128
 CLASSES = 10
@@ -57,7 +57,7 @@ class Classifier(nn.Module):
 def features(model: Classifier, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """The penultimate activations of every image, in batches, without grad: (N, 128) on the CPU."""
     model.eval()
-    device = model_device(model)
+    device = device_of(model)
     return torch.cat([model.features(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
 
 
@@ -65,7 +65,7 @@ def features(model: Classifier, x: torch.Tensor, batch_size: int = 1000) -> torc
 def predict(model: Classifier, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """The predicted class of every image, shape (N,), on the CPU."""
     model.eval()
-    device = model_device(model)
+    device = device_of(model)
     return torch.cat([model(x[i:i + batch_size].to(device)).argmax(dim=1).cpu() for i in range(0, len(x), batch_size)])
 
 

@@ -1,13 +1,11 @@
-"""Where the work runs: choosing a device, and keeping every model's inputs on the model's device.
+"""Where the work runs: choosing a device, and saving and restoring its random state.
 
     device = pick_device()          # VAELAB_DEVICE if set, else cuda, then mps, then cpu
     model = model.to(device)
-    model_device(model)             # the device of a model's parameters
-    on_cpu(tensor)                  # what every function hands back: data on the CPU
 
-The course's rule: a function that takes a model moves its inputs to ``model_device(model)`` and
-returns data on the CPU, so a notebook never has to know where the model lives. Apple's MPS
-has no float64; sums that need float64 are moved to the CPU first (``on_cpu(x).double()``).
+The course's rule: a function that takes a model moves its inputs to the model's device
+(``models.device_of``) and returns data on the CPU, so a notebook never has to know where the
+model lives. Apple's MPS has no float64; sums that need float64 are moved to the CPU first.
 
 ``VAELAB_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``) overrides ``"auto"`` everywhere;
 ``make test`` and ``make report`` set it to ``cpu``, so the reference run and its check never
@@ -17,7 +15,6 @@ depend on the hardware present.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 
 import torch
 
@@ -62,23 +59,6 @@ def pick_device(name: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    """The device of a model's first parameter (or buffer); cpu for a model with neither."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-def on_cpu(tensor: torch.Tensor) -> torch.Tensor:
-    """The tensor on the CPU (detached), where every function of the course hands data back."""
-    return tensor.detach().cpu()
-
-
-def accumulator_dtype(device: torch.device) -> torch.dtype:
-    """float64 for running sums, except on MPS, which has no float64 (float32 there)."""
-    return torch.float32 if torch.device(device).type == "mps" else torch.float64
-
-
 def _device_module(device: torch.device):
     return {"cuda": getattr(torch, "cuda", None), "mps": getattr(torch, "mps", None)}.get(torch.device(device).type)
 
@@ -98,19 +78,3 @@ def set_rng_state(state: dict, device: torch.device) -> None:
     module = _device_module(device)
     if module is not None and "device" in state:
         module.set_rng_state(state["device"].cpu())
-
-
-@contextmanager
-def seeded(seed: int, device: torch.device = torch.device("cpu")):
-    """Run a block with the CPU's and ``device``'s random streams seeded with ``seed``, and leave
-    the caller's random state as it was afterwards."""
-    device = torch.device(device)
-    module = _device_module(device)
-    saved = module.get_rng_state() if module is not None else None
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        try:
-            yield
-        finally:
-            if module is not None:
-                module.set_rng_state(saved)

@@ -3,7 +3,7 @@ README's notebook table, each notebook's first cell), each notebook's Colab inst
 report's links (``docs/hooks.py``).
 
 The address lives in ``pyproject.toml`` (``[project.urls] Repository``). To move the course:
-change it there, run ``make colab`` (``python -m vaelab.colab``: rewrites the badges and install
+change it there, run ``make colab`` (``python -m vaelab.workshop.colab``: rewrites the badges and install
 cells), then ``make report`` (notebooks are committed with the outputs of a real run).
 ``tests/test_colab.py`` fails while anything disagrees with the address.
 
@@ -26,7 +26,7 @@ _URL = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)/?$
 def _root(root=None) -> Path:
     if root is not None:
         return Path(root)
-    from vaelab.paths import project_root
+    from vaelab.workshop.paths import project_root
 
     return project_root()
 
@@ -71,16 +71,20 @@ def badge(notebook: str, url: str) -> str:
 
 
 def install_cell(url: str) -> str:
-    """The source of every notebook's first code cell: in Colab only, install the package."""
-    return (f"{INSTALL_MARK} install the course's package from its repository (`make setup` did it everywhere else).\n"
-            "# The data layer then downloads the datasets on first use. Runtime > Change runtime type > GPU is optional.\n"
+    """The source of every notebook's first code cell: in Colab only, install the package and fetch the data."""
+    return (f"{INSTALL_MARK} install the course's package from its repository and fetch a checked copy of the data\n"
+            "# (`make setup` and `make data` did it everywhere else). Runtime > Change runtime type > GPU is optional.\n"
             "import importlib\n"
             "import subprocess\n"
             "import sys\n"
             "\n"
             "if \"google.colab\" in sys.modules:\n"
-            f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\", \"vaelab @ git+{url}\"], check=True)\n"
-            "    importlib.invalidate_caches()")
+            "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\", "
+            f"\"vaelab @ git+{url}\"], check=True)\n"
+            "    importlib.invalidate_caches()\n"
+            "    for name in (\"fashion-mnist\", \"mnist\"):\n"
+            "        subprocess.run([sys.executable, \"-m\", \"vaelab\", \"data\", \"fetch\", \"--dataset\", name], "
+            "check=name != \"mnist\")")
 
 
 def notebooks(root=None) -> list[Path]:
@@ -144,7 +148,7 @@ def out_of_sync(root=None) -> dict[Path, str]:
 
 def main() -> int:
     """Rewrite the badges and install cells that disagree with the address (``make colab``)."""
-    from vaelab.paths import atomic_write_bytes
+    from vaelab.workshop.paths import atomic_write_bytes
 
     stale = out_of_sync()
     for path, text in stale.items():

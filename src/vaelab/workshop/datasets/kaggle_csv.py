@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from vaelab import paths
-from vaelab.data.errors import DataError
+from vaelab.data import DataError
+from vaelab.workshop import paths
 
 HEADER = ["label"] + [f"pixel{i}" for i in range(1, 785)]
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")

@@ -3,10 +3,8 @@
 * **exact**, on the reference platform: the kind of CPU that made the committed outputs (recorded
   by ``make report`` in ``assets/reference_platform.json``), x86-64 with AVX2, the pinned torch, two
   threads, the model on the CPU. There nbval re-runs every notebook and compares every output with
-  the committed one, digit for digit (the numeric defaults of ``vaelab.numeric`` make that possible
-  on one kind of CPU; an Intel and an AMD CPU round differently even so: on 2026-11-23 the seed
-  model's validation reconstruction after two epochs was 236.1955 on an Intel Xeon against
-  236.24 on the AMD EPYC that had made the committed notebooks).
+  the committed one, digit for digit (the CPU kernels of ``vaelab.workshop.numeric``, which the
+  Makefile sets, make that possible on one kind of CPU; two makers' CPUs round differently even so).
 * **tolerance**, anywhere else (arm64 and Apple Silicon, another torch, a GPU): other kernels
   round differently from the very first step, so the exact outputs cannot be reproduced. The
   notebooks still run top to bottom, and the key numbers they write to ``metrics.json`` must agree
@@ -26,23 +24,11 @@ import os
 import platform
 from pathlib import Path
 
-from vaelab import numeric, paths
+from vaelab.workshop import numeric, paths
 
 # Absolute tolerances of the compared numbers (nats per image, or accuracies in [0, 1]): four times
-# the largest standard deviation over training seeds of any row's number, rounded up. Measured with
-# benchmarks/seed_spread.py on notebook 06's Fashion-MNIST rows (seeds 0-4 of the five 10-epoch
-# models, seeds 0-2 of the best VAE, seeds 0-4 of the classifier; 2 CPU threads, 2026-11-23):
-#
-#   number               largest std (row)        tolerance
-#   test_neg_elbo        0.98  (best VAE)          4.0
-#   test_recon           0.86  (best VAE)          3.5
-#   test_kl              0.56  (beta-VAE 0.5)      2.5
-#   iw_nll               0.50  (best VAE)          2.0
-#   probe_accuracy       0.0099 (conv VAE)         0.04
-#   knn_accuracy         0.0050 (conv VAE)         0.02
-#   classifier_accuracy  0.0051                    0.025
-#
-# A KL without its factor 1/2 moves the seed model's test KL by about 15 nats (tests/test_check.py).
+# the largest standard deviation over training seeds of any row's number, rounded up, as
+# benchmarks/seed_spread.py (make bench-spread) prints it; the README's table gives the measurement.
 TOLERANCES = {
     "test_neg_elbo": 4.0, "test_recon": 3.5, "test_kl": 2.5, "iw_nll": 2.0,
     "probe_accuracy": 0.04, "knn_accuracy": 0.02, "classifier_accuracy": 0.025,
@@ -102,7 +88,7 @@ def platform_tier(environ=os.environ) -> tuple[str, str]:
         return forced, f"chosen by VAELAB_CHECK={forced}"
     import torch
 
-    from vaelab.device import DeviceError, pick_device
+    from vaelab.workshop.device import DeviceError, pick_device
 
     reasons = []
     machine = platform.machine() or "an unknown CPU"

@@ -2,7 +2,7 @@
 rendered as ``assets/results_table.md`` (and the sentences of ``assets/insights.md``) for the report.
 
     ctx = Context.build("fashion-mnist")           # trains or reuses runs/fashion-mnist/classifier
-    row = model_row("seed VAE", run, ctx)      # a trained VAE or AE (a train.Run)
+    row = model_row("seed VAE", run, ctx)      # a trained VAE or AE (a runs.Run)
     row = pca_row(ctx, n_components=20)        # the linear baseline
     save_rows([row, ...], "fashion-mnist")     # updates metrics.json, results_table.md, insights.md
 
@@ -21,8 +21,9 @@ import pandas as pd
 import torch
 from sklearn.decomposition import PCA
 
-from vaelab import classifier, data, evaluate, latent, losses, paths, train
+from vaelab import bounds, data, evaluate, latent, losses
 from vaelab.plots import dataset_name
+from vaelab.workshop import classifier, paths, runs
 
 NLL_SUBSET = 1000  # test images in the importance-sampled bound (a fixed, stratified subset)
 NLL_K = 500  # importance samples per image
@@ -45,7 +46,7 @@ COLUMN_GROUPS = {"likelihood (nats per image)": ("test_neg_elbo", "test_recon", 
 # The tables of metrics.json, in report order: notebook 06's "evaluation" and notebook 07's "priors"
 # (each row carries its "table"; rows saved before there were two tables are evaluation rows).
 TABLES = ("evaluation", "priors")
-# The course's likelihood targets for the best VAE (train.best_config), checked by notebook 06 and
+# The course's likelihood targets for the best VAE (runs.best_config), checked by notebook 06 and
 # benchmarks/quality.py: test -ELBO or NLL (k = NLL_K on the NLL_SUBSET images), nats per image.
 TARGETS = {"fashion-mnist": {"test_neg_elbo": 233.0, "iw_nll": 231.0}, "mnist": {"test_neg_elbo": 92.0},
            "binarized mnist": {"iw_nll": 84.5}}
@@ -66,13 +67,13 @@ class Context:
     seed: int = 0
 
     @classmethod
-    def build(cls, dataset: str, classifier_folder=None, seed: int = 0, device: str = "auto") -> "Context":
+    def build(cls, dataset: str, classifier_folder=None, seed: int = 0, device: str = "auto") -> Context:
         """The context of ``dataset``'s saved split; the classifier is trained on ``device`` and
         cached in ``classifier_folder`` (default ``runs/<dataset>/classifier``)."""
         if classifier_folder is None:
             classifier_folder = paths.project_root() / "runs" / dataset / "classifier"
-        split = data.load_split(dataset, seed=train.SPLIT_SEED)
-        tensors = {name: train.as_float(x) for name, (x, _) in split.items()}
+        split = data.load_split(dataset, seed=runs.SPLIT_SEED)
+        tensors = {name: data.as_float(x) for name, (x, _) in split.items()}
         labels = {name: y for name, (_, y) in split.items()}
         net = classifier.train_classifier(tensors["train"], labels["train"], tensors["val"], labels["val"],
                                           epochs=CLASSIFIER_EPOCHS, seed=seed, folder=classifier_folder,
@@ -96,8 +97,8 @@ def _probes(ctx: Context, train_codes, test_codes) -> dict:
             "knn_accuracy": evaluate.knn_accuracy(train_codes, ctx.labels["train"], test_codes, ctx.labels["test"])}
 
 
-def model_row(name: str, run: train.Run, ctx: Context) -> dict:
-    """Every metric of a trained VAE or AE (``run`` from ``train.train``) on the test set."""
+def model_row(name: str, run: runs.Run, ctx: Context) -> dict:
+    """Every metric of a trained VAE or AE (``run`` from ``runs.train``) on the test set."""
     model, cfg, m = run.model, run.config, run.metrics
     is_vae = cfg.model.endswith("vae")
     train_codes = evaluate.encode_mean(model, ctx.tensors["train"])
@@ -108,14 +109,14 @@ def model_row(name: str, run: train.Run, ctx: Context) -> dict:
            "test_recon": m["test_recon"], "test_kl": m["test_kl"] if is_vae else None,
            "test_neg_elbo": m["test_neg_elbo"] if is_vae else None}
     if is_vae:
-        bounds = evaluate.importance_sampled_bounds(model, ctx.tensors["test"][ctx.nll_index], k=NLL_K,
+        iw = bounds.importance_sampled_bounds(model, ctx.tensors["test"][ctx.nll_index], k=NLL_K,
                                                     seed=ctx.seed, binarize=cfg.binarize)
-        if not bounds["nll"] <= bounds["neg_elbo"]:
-            raise AssertionError(f"{name}: importance-sampled NLL {bounds['nll']:.3f} above its -ELBO "
-                                 f"{bounds['neg_elbo']:.3f} on the same draws")
+        if not iw["nll"] <= iw["neg_elbo"]:
+            raise AssertionError(f"{name}: importance-sampled NLL {iw['nll']:.3f} above its -ELBO "
+                                 f"{iw['neg_elbo']:.3f} on the same draws")
         floor = 0.0 if cfg.binarize else ctx.floor
-        row.update(iw_nll=bounds["nll"], iw_neg_elbo=bounds["neg_elbo"], nll_k=NLL_K, nll_images=len(ctx.nll_index),
-                   bce_floor=floor, excess_over_floor=bounds["nll"] - floor)
+        row.update(iw_nll=iw["nll"], iw_neg_elbo=iw["neg_elbo"], nll_k=NLL_K, nll_images=len(ctx.nll_index),
+                   bce_floor=floor, excess_over_floor=iw["nll"] - floor)
     else:
         row.update(iw_nll=None, iw_neg_elbo=None, bce_floor=ctx.floor, excess_over_floor=None)
     row["active_units"] = evaluate.active_units(model, ctx.tensors["test"])[0]

@@ -1,12 +1,11 @@
-"""The two datasets the course uses: names, class names, files and their checksums."""
+"""The two datasets the course uses: their files, the checksums of the originals, where Debian puts them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torchvision import datasets as tvd
-
-from vaelab.data.errors import DataError
+from vaelab.data import DATASETS as TORCHVISION
+from vaelab.data import DataError
 
 # The four IDX files of each dataset (uncompressed names), with the item count each must hold.
 FILES = {
@@ -38,7 +37,7 @@ class DatasetInfo:
 DATASETS = {
     "fashion-mnist": DatasetInfo(
         name="fashion-mnist",
-        torchvision_class=tvd.FashionMNIST,
+        torchvision_class=TORCHVISION["fashion-mnist"],
         md5={
             "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
             "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
@@ -50,7 +49,7 @@ DATASETS = {
     ),
     "mnist": DatasetInfo(
         name="mnist",
-        torchvision_class=tvd.MNIST,
+        torchvision_class=TORCHVISION["mnist"],
         md5={
             "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
             "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",

@@ -13,7 +13,7 @@ import struct
 import zlib
 from pathlib import Path
 
-from vaelab.data.errors import DataError
+from vaelab.data import DataError
 
 MAGIC = {"images": 0x00000803, "labels": 0x00000801}  # unsigned bytes, 3 or 1 dimensions
 
