@@ -34,7 +34,7 @@ NBCONVERT := jupyter nbconvert --to notebook --execute --inplace \
 PYTEST_NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --durations=30  # the 30 slowest tests and cells: where the time goes
 CHECK_DIR := build/check
 
-.PHONY: help setup data lab lint test unit nbval check-tolerance report notebooks notebooks-mnist docs serve browser colab bench-speed bench-quality bench-spread bench-search clean
+.PHONY: help setup data lab lint check assignment test unit nbval check-tolerance report notebooks notebooks-mnist docs serve browser colab bench-speed bench-quality bench-spread bench-search clean
 
 help:
 	@echo "make report   run every notebook top to bottom, refresh assets/ (and build the site)"
@@ -42,6 +42,8 @@ help:
 	@echo "make bench-speed (about 2 min) | bench-quality (about 40 min) | bench-search (about 70 min): the benchmarks, on an idle machine"
 	@echo "make docs     build the report site into site/ (make serve: on http://127.0.0.1:8000)"
 	@echo "make lab      Jupyter Lab in the reference numeric environment (the numbers make report computes)"
+	@echo "make check    the assignment's checks, one line per exercise (N=3: only exercise 3)"
+	@echo "make assignment  the student edition, with the exercises as stubs, into build/assignment/"
 	@echo "make setup | data | lint | unit | nbval | check-tolerance | notebooks | browser | colab | clean"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -69,9 +71,18 @@ lab: data
 
 # The linter: ruff, with the rules kept in pyproject.toml ([tool.ruff]).
 lint: setup
-	$(BIN)/ruff check src tests benchmarks docs/hooks.py conftest.py
+	$(BIN)/ruff check src tests $(wildcard benchmarks) docs/hooks.py conftest.py
 
-test: lint data docs browser
+# The assignment's checks (src/vaelab/workshop/exercises.py): one line per exercise, then "N passed, N failed";
+# `make check N=3` checks exercise 3 only. They need no data and take seconds.
+check: setup
+	$(PY) -m vaelab.workshop.exercises $(N)
+
+# The student edition (src/vaelab/workshop/assignment.py): the exercises as stubs, into build/assignment/.
+assignment: setup
+	$(PY) -m vaelab.workshop.assignment build/assignment
+
+test: lint check data docs browser
 	@tier="$$($(PY) -m vaelab check tier)"; status=$$?; echo "regression check: $$tier"; \
 	if [ $$status = 0 ]; then $(PY) -m pytest tests notebooks $(PYTEST_NBVAL); \
 	elif [ $$status = 3 ]; then $(PY) -m pytest tests && $(MAKE) --no-print-directory check-tolerance; \
@@ -158,7 +169,7 @@ bench-quality: data
 bench-spread: data
 	$(PY) benchmarks/seed_spread.py
 
-bench-search: data  # the candidates behind train.best_config (learned priors, two layers)
+bench-search: data  # the candidates behind runs.best_config (learned priors, two layers)
 	$(PY) benchmarks/prior_search.py
 
 clean:

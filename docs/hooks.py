@@ -129,6 +129,23 @@ def _metrics() -> dict:
         raise PluginError(f"{path}: not readable ({e}); run notebook 06 (make report)") from None
 
 
+EXERCISES_MARK = "[[exercises]]"
+
+
+def exercises_table() -> str:
+    """The assignment's exercises as a table, read from their markers in the lesson
+    (``vaelab.workshop.exercises``, standard library only)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from vaelab.workshop import exercises
+
+    found = exercises.marked(ROOT / "src" / "vaelab")
+    rows = ["| # | exercise | function | first used in | points | about |", "|---:|---|---|---|---:|---:|"]
+    rows += [f"| {e.number} | {e.title} | `{e.name}` | notebook {e.notebook} | {e.points} | {e.minutes} min |"
+             for e in found]
+    rows.append(f"| | **all** | | | **{sum(e.points for e in found)}** | **{sum(e.minutes for e in found)} min** |")
+    return "\n".join(rows)
+
+
 def on_page_markdown(markdown, page, config, files):
     """Replace the headline mark with the best VAE's numbers from assets/metrics.json (written by
     notebook 06), every [[metric: ...]] with its number from the same file, and the notebooks mark
@@ -145,6 +162,8 @@ def on_page_markdown(markdown, page, config, files):
             raise PluginError(f"docs/{where}: {e}") from None
     if EXPLORE_MARK in markdown:
         markdown = markdown.replace(EXPLORE_MARK, explore_files(ROOT / "assets" / "explore"))
+    if EXERCISES_MARK in markdown:
+        markdown = markdown.replace(EXERCISES_MARK, exercises_table())
     if NOTEBOOKS_MARK not in markdown:
         return markdown
     sys.path.insert(0, str(ROOT / "src"))

@@ -3,7 +3,7 @@
 On a machine without a GPU the model goes to an emulated MPS device (tests/emulated_device.py):
 it refuses operations that mix its tensors with CPU tensors and refuses float64, as MPS does.
 Run on HEAD before this test existed, it failed in encode_mean, reconstruct, sample_prior,
-kl_per_dimension, the importance-sampled bound, bounds.elbo and the training loop. Where a
+mean_kl_by_dimension, the importance-sampled bound, bounds.elbo and the training loop. Where a
 CUDA or MPS device is present, the same test runs there on real tensors.
 """
 

@@ -173,7 +173,7 @@ def test_active_units_counts_the_dimensions_whose_mean_moves_with_x():
     assert evaluate.active_units(Toy(scales, shift=1.0), x, threshold=0.005)[0] == 3
 
 
-def test_kl_per_dimension_sums_to_the_total_kl():
+def test_the_mean_kl_by_dimension_sums_to_the_total_kl():
     model, x = small_vae(latent_dim=4), torch.rand(30, 784)
     per_dim = evaluate.mean_kl_by_dimension(model, x, batch_size=7)
     with torch.no_grad():
@@ -182,7 +182,7 @@ def test_kl_per_dimension_sums_to_the_total_kl():
     torch.testing.assert_close(per_dim.sum(), total)
 
 
-def test_kl_per_dimension_is_zero_for_a_collapsed_dimension():
+def test_the_mean_kl_by_dimension_is_zero_for_a_collapsed_dimension():
     # Dimension 0: q = N(0, 1) = p (KL 0). Dimension 1: q = N(2, e^-1): KL = (4 + e^-1 - 1 + 1) / 2.
     model = Toy(scales=[0.0, 0.0], shift=[0.0, 2.0], logvar=[0.0, -1.0])
     per_dim = evaluate.mean_kl_by_dimension(model, torch.rand(5, 784))

@@ -1,4 +1,4 @@
-"""The explorer's export (vaelab.explore): what the report's page decodes must be what PyTorch
+"""The explorer's export (vaelab.workshop.explore): what the report's page decodes must be what PyTorch
 decodes, within the stated tolerance, from files that are small, whole and self-describing."""
 
 from __future__ import annotations

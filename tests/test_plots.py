@@ -98,7 +98,7 @@ def test_latent_scatter_keeps_the_scale_when_axes_are_named():
     assert ax.get_xticks().size > 0 and ax.get_xlim()[0] < -30 < 30 < ax.get_xlim()[1]
 
 
-def test_kl_per_dimension_sorts_dimensions_and_counts_active_units():
+def test_kl_bars_sort_dimensions_and_counts_active_units():
     fig = plots.kl_bars({"VAE": [0.1, 3.0, 0.0]}, {"VAE": 2})
     ax = fig.axes[0]
     assert [p.get_height() for p in ax.patches] == [3.0, 0.1, 0.0]
@@ -107,7 +107,7 @@ def test_kl_per_dimension_sorts_dimensions_and_counts_active_units():
     assert ax.get_legend() is None  # no free bits, no line
 
 
-def test_kl_per_dimension_draws_the_free_bits_floor():
+def test_kl_bars_draw_the_free_bits_floor():
     fig = plots.kl_bars({"VAE": [0.1, 3.0], "free bits": [0.5, 2.0]}, free_bits={"free bits": 0.5})
     plain, floored = fig.axes
     assert not plain.get_lines()

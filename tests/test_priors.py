@@ -169,7 +169,7 @@ def test_importance_weights_use_the_models_own_densities(name, prior):
 
 
 @pytest.mark.parametrize("prior", ["normal", "mog"])
-def test_hierarchical_kl_per_dimension_sums_to_the_kl_with_a_standard_top(prior):
+def test_hierarchical_mean_kl_by_dimension_sums_to_the_kl_with_a_standard_top(prior):
     torch.manual_seed(0)
     model = models.build("hvae", latent_dim=6, prior=prior, components=4, hidden=(64, 32))
     x = torch.rand(3, 784).repeat(5000, 1)

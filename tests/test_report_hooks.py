@@ -92,3 +92,13 @@ def test_the_explore_pages_file_table_comes_from_the_manifests(hooks, tmp_path):
     table = hooks.explore_files(tmp_path)
     assert "| MNIST | best VAE | 1.55 MB | 512×20 float16 · 784×512 int8 | 0.0246 (7 grey levels) | 0.00034 |" in table
     assert "In all, with the manifests: **1.55 MB**" in table
+
+
+def test_the_teaching_page_lists_the_exercises_from_their_markers(hooks):
+    from vaelab.workshop import exercises
+
+    table = hooks.exercises_table()
+    found = exercises.marked()
+    assert all(f"| {e.number} | {e.title} | `{e.name}` | notebook {e.notebook} | {e.points} |" in table for e in found)
+    assert table.splitlines()[-1].startswith(f"| | **all** | | | **{sum(e.points for e in found)}**")
+    assert hooks.EXERCISES_MARK in (ROOT / "docs" / "teaching.md").read_text()

@@ -106,10 +106,10 @@ def test_a_finished_run_is_reused_not_retrained(tiny, tmp_path, monkeypatch):
 
 def test_best_checkpoint_is_the_best_validation_epoch(tiny, tmp_path, monkeypatch):
     two_epochs = fit(config(epochs=2), *tiny, tmp_path / "two", progress=False)
-    real_evaluate, scripted = bounds.elbo, iter([300.0, 200.0, 250.0])  # epoch 2 is the best
+    real_elbo, scripted = bounds.elbo, iter([300.0, 200.0, 250.0])  # epoch 2 is the best
 
     def evaluate(*args, **kwargs):
-        return {**real_evaluate(*args, **kwargs), "neg_elbo": next(scripted)}
+        return {**real_elbo(*args, **kwargs), "neg_elbo": next(scripted)}
 
     monkeypatch.setattr(bounds, "elbo", evaluate)
     run = fit(config(epochs=3), *tiny, tmp_path / "three", progress=False)

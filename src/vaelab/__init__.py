@@ -5,8 +5,8 @@ The lesson, what a student reads (each module one idea, in the order the noteboo
     data       the images as tensors: Fashion-MNIST or MNIST, the saved train/validation split
     gaussian   the Gaussian formulas, each written once: z = mu + sigma * eps, the KL, log-densities
     models     the VAE of pytorch/examples, the autoencoder, the conv and deep MLP VAEs, two layers
-    losses     the negative ELBO: reconstruction + KL, in nats per image
-    training   the training step: batches, the loss, backward, the optimiser's step, KL warm-up
+    losses     the negative ELBO: reconstruction + KL, in nats per image; the KL warm-up
+    training   the training step: batches, the loss, backward, the optimiser's step
     bounds     the -ELBO of a test set and the importance-sampled bound on -log p(x)
     priors     learned priors: a mixture of Gaussians and the VampPrior
     latent     codes to look at: embeddings, grids, traversals, interpolations, decoding
@@ -18,7 +18,8 @@ have to read: trained runs and their cache (``runs``), devices, CPU kernels and 
 check, getting the data (``datasets``), the report's tables, the explorer's export, Colab and the
 command line (``python -m vaelab``). No module of the lesson imports the workshop.
 
-Importing ``vaelab`` changes nothing in the process (no environment variable, no thread count).
+Importing ``vaelab`` sets nothing in the process (no environment variable of its own, no thread
+count, no random state): the reference CPU kernels are the Makefile's (``workshop/numeric.py``).
 """
 
 __version__ = "0.1.0"

@@ -5,7 +5,7 @@ Helpers: mean codes, reconstructions, prior samples. Metrics, one function each:
 * ``active_units`` and ``mean_kl_by_dimension``: which latent dimensions the model uses;
 * ``prior_gap``: how the KL term splits into information and the prior's mismatch;
 * ``linear_probe_accuracy`` and ``knn_accuracy``: how much of the label the codes carry;
-* ``frechet_distance``: sample quality, on the features of ``vaelab.classifier``;
+* ``frechet_distance``: sample quality, on the features of ``vaelab.workshop.classifier``;
 * ``fit_latent_gmm`` and ``sample_gmm``: a mixture fitted to the codes, as a better prior to
   sample from (and the only way to sample an autoencoder).
 
@@ -207,8 +207,8 @@ def linear_probe_accuracy(train_features, train_labels, test_features, test_labe
 def knn_accuracy(train_features, train_labels, test_features, test_labels, k: int = 5) -> float:
     """Test accuracy of a k-nearest-neighbour vote (Euclidean distance) among the training features.
 
-    The features are not standardised: distances in the latent space are the model's own (its
-    prior is N(0, I)), and scaling up an unused, near-constant dimension would only add noise.
+    The features are not standardised: distances in the latent space are the model's own, and
+    scaling up an unused, near-constant dimension would only add noise.
     """
     knn = KNeighborsClassifier(n_neighbors=k)
     knn.fit(_numpy(train_features), _numpy(train_labels))

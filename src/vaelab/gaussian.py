@@ -8,6 +8,7 @@ an encoder outputs: any real number, where sigma itself would have to stay posit
     kl_normal(mu, logvar, mu_p, logvar_p)
                                       KL( N(mu, sigma^2) || N(mu_p, sigma_p^2) ), per dimension
     log_normal(z, mu, logvar)         log N(z; mu, diag(sigma^2)), summed over the last dimension
+    log_normal_terms(z, mu, logvar)   the same, one term per dimension
     log_mixture(z, log_w, mu, logvar) log sum_k w_k N(z; m_k, diag(s_k^2))
     log_mixture_marginals(...)        log p_j(z_j) of each dimension's marginal of that mixture
     sample_mixture(n, log_w, mu, logvar)
@@ -26,6 +27,7 @@ import torch
 LOG_2PI = math.log(2 * math.pi)
 
 
+# exercise 1 · 2 points · 10 min · notebook 02 · the reparameterisation
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
     """z = mu + sigma * eps with eps ~ N(0, I): a sample of q(z|x) that gradients flow through.
 
@@ -36,6 +38,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | N
     return mu + torch.exp(0.5 * logvar) * eps
 
 
+# exercise 2 · 2 points · 10 min · notebook 02 · the KL of a diagonal Gaussian from N(0, I)
 def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu_j, exp(logvar_j)) || N(0, 1)) of every image and dimension, shaped like ``mu``:
     -1/2 (1 + log sigma_j^2 - mu_j^2 - sigma_j^2), exact (Kingma & Welling 2014, appendix B)."""
@@ -64,6 +67,7 @@ def log_normal(z: torch.Tensor, mu=0.0, logvar=0.0, eps: torch.Tensor | None = N
     return log_normal_terms(z, mu, logvar, eps).sum(dim=-1)
 
 
+# exercise 9 · 3 points · 20 min · notebook 07 · a mixture's log-density
 def log_mixture(z: torch.Tensor, log_w: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log sum_k w_k N(z; m_k, diag(s_k^2)) of codes z (..., d), shape (...).
 

@@ -39,11 +39,15 @@ class Loss(NamedTuple):
         return self.recon + self.kl
 
 
+# exercise 3 · 2 points · 10 min · notebook 02 · the Bernoulli reconstruction term
 def recon_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """-log p(x|z) per image under independent Bernoullis, shape (B,)."""
+    """-log p(x|z) of each image, shape (B,): the decoder's ``logits`` (B, 784) are the log-odds of
+    independent Bernoullis, one per pixel, and ``x`` holds the B images' intensities in [0, 1] (as
+    (B, 784) or (B, 1, 28, 28)). Summed over the pixels, in nats; finite for any logits."""
     return F.binary_cross_entropy_with_logits(logits, x.reshape(logits.shape), reduction="none").sum(dim=1)
 
 
+# exercise 7 · 1 point · 5 min · notebook 03 · the autoencoder's loss
 def autoencoder_loss(logits, x) -> Loss:
     """The autoencoder's loss: the reconstruction term alone, averaged over the batch. Its code is
     a point, not a distribution, so there is no KL term (``kl`` is 0 and ``total`` is ``recon``)."""
@@ -51,17 +55,22 @@ def autoencoder_loss(logits, x) -> Loss:
     return Loss(recon, recon, torch.zeros((), device=recon.device))
 
 
+# exercise 4 · 3 points · 20 min · notebook 02 · the negative ELBO
 def neg_elbo(logits, x, kl, beta: float = 1.0, free_bits: float = 0.0, groups=None) -> Loss:
     """The batch means of the loss terms. ``kl`` (B, G) holds each image's KL split in G groups
     of latents (``elbo_terms`` of ``vaelab.models``; for N(0, I) one group per dimension,
-    ``gaussian.kl_standard_normal(mu, logvar)``); None for an autoencoder (``autoencoder_loss``).
+    ``gaussian.kl_standard_normal(mu, logvar)``). An autoencoder has no KL: ``kl`` None hands the
+    loss to ``autoencoder_loss(logits, x)``.
 
-    With ``free_bits`` = lambda > 0 the optimised KL term is sum_g max(lambda * size_g, KL_g),
-    KL_g being group g's KL averaged over the batch and size_g its number of dimensions
-    (``groups``; None: one dimension each): a dimension that carries less than lambda nats is not
-    pushed back to the prior, which keeps latent dimensions from collapsing (Kingma et al. 2016
-    group the latents in the same way). For a learned prior a group's KL is a Monte Carlo
-    estimate, and so is the ``kl`` returned: its expectation is the KL."""
+    With ``free_bits`` = lambda > 0 the optimised KL term is sum_g max(lambda * size_g, KL_g), KL_g
+    being group g's KL averaged over the batch and size_g its number of dimensions (``groups``, a
+    float tensor (G,), the model's ``kl_groups``; None: one dimension each): a dimension that
+    carries less than lambda nats is not pushed back to the prior, which keeps latent dimensions
+    from collapsing (Kingma et al. 2016 group the latents in the same way). For a learned prior a
+    group's KL is a Monte Carlo estimate, and so is the ``kl`` returned: its expectation is the KL.
+
+    Returns ``Loss(total, recon, kl)``, three 0-dim tensors in nats per image: ``total`` = recon +
+    beta * (the KL term, with free bits), ``recon`` and ``kl`` as they are, whatever beta was."""
     if kl is None:
         return autoencoder_loss(logits, x)
     recon = recon_nll(logits, x).mean()
@@ -76,8 +85,10 @@ def neg_elbo(logits, x, kl, beta: float = 1.0, free_bits: float = 0.0, groups=No
     return Loss(recon + beta * kl_term, recon, total)
 
 
+# exercise 6 · 1 point · 5 min · notebook 02 · the KL warm-up
 def kl_weight(step: int, warmup_steps: int, beta: float = 1.0) -> float:
-    """Linear KL warm-up: the KL weight grows from 0 to ``beta`` over ``warmup_steps`` steps."""
+    """Linear KL warm-up: the weight of the KL term at ``step`` (0, 1, 2, ...) grows from 0 at step 0
+    to ``beta`` at step ``warmup_steps`` and stays there; with no warm-up (0 steps) it is ``beta``."""
     if warmup_steps <= 0:
         return beta
     return beta * min(1.0, step / warmup_steps)

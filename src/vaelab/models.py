@@ -8,7 +8,7 @@
 (mu, log sigma^2), ReLU, decoder latent -> 400 -> 784. ``AE`` has the same layers and a deterministic
 code (``logvar`` is None, so the loss has no KL term). ``ConvVAE``/``ConvAE`` replace the MLPs by
 two strided convolutions and two transposed convolutions. ``DeepVAE``/``DeepAE`` are wider,
-deeper MLPs (1024 and 512 units): the best VAE the course trains on a CPU budget.
+deeper MLPs (1024 and 512 units), with SiLU activations.
 
 ``HierarchicalVAE`` has two layers of latents (notebook 07).
 
@@ -204,10 +204,9 @@ class AE(Model):
 
 class DeepVAE(Model):
     """A wider, deeper MLP VAE: 784 -> 1024 -> 512 -> (mu, logvar); latent -> 512 -> 1024 -> 784,
-    with SiLU activations (x * sigmoid(x)), which train to a better ELBO here than ReLU.
-
-    The course's best VAE on a CPU budget: per image it costs about four times the classic VAE
-    and, unlike the conv VAE, runs at matrix-product speed on two cores."""
+    with SiLU activations (x * sigmoid(x)). Dense layers only: its work is matrix products, which
+    a CPU runs at its best speed. The best VAE of the course (``runs.best_config``) is this model
+    with a VampPrior."""
 
     def __init__(self, latent_dim: int = 20, hidden: tuple = (1024, 512)):
         super().__init__()

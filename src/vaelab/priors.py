@@ -71,7 +71,8 @@ class VampPrior(nn.Module):
     As in the paper's code, a pseudo-input is a learned image clipped to [0, 1] (hardtanh),
     starting near grey 0.05 (N(0.05, 0.01) per pixel). ``components`` runs the encoder on them,
     so every evaluation of p(z) costs K encoder passes: K = 500 at batch 128 about quadruples the
-    encoder's work. ``encode`` is the model's map from images to (mu, logvar) of this prior's layer."""
+    encoder's work. ``model.encode_top`` is the map from images to (mu, logvar) of the latents this
+    prior is on."""
 
     learned = True
 

@@ -1,6 +1,7 @@
 """The training step: how every model of the course learns, one batch at a time.
 
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    step = 0
     for epoch in range(10):
         order = torch.randperm(len(images))
         means, step = train_epoch(model, optimizer, images, order, step=step)
@@ -26,9 +27,13 @@ class NonFiniteLoss(FloatingPointError):
     """The loss became NaN or infinite: the step's update would ruin the weights."""
 
 
+# exercise 5 · 3 points · 15 min · notebook 02 · one training step
 def train_step(model, optimizer, x: torch.Tensor, kl_weight: float = 1.0, free_bits: float = 0.0,
                amp: bool = False) -> losses.Loss:
-    """One gradient step on a batch x (B, 784) on the model's device; returns its ``Loss``.
+    """One gradient step on a batch x (B, 784), on the model's device: the model's ELBO terms
+    (``elbo_terms``), the loss (``losses.neg_elbo`` with ``kl_weight`` as its beta, ``free_bits`` and
+    the model's ``kl_groups``), fresh gradients of it and the optimiser's update. A loss that is not
+    finite raises NonFiniteLoss before any weight changes. Returns the ``Loss``.
 
     ``amp`` runs the model's forward pass in bfloat16 (autocast); the loss is always float32."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext():

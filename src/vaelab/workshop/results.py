@@ -2,7 +2,7 @@
 rendered as ``assets/results_table.md`` (and the sentences of ``assets/insights.md``) for the report.
 
     ctx = Context.build("fashion-mnist")           # trains or reuses runs/fashion-mnist/classifier
-    row = model_row("seed VAE", run, ctx)      # a trained VAE or AE (a runs.Run)
+    row = model_row("MLP VAE", run, ctx)       # a trained VAE or AE (a runs.Run)
     row = pca_row(ctx, n_components=20)        # the linear baseline
     save_rows([row, ...], "fashion-mnist")     # updates metrics.json, results_table.md, insights.md
 
@@ -233,7 +233,7 @@ def _markdown_table(rows: list[dict]) -> list[str]:
 def markdown(content: dict) -> str:
     """Per dataset: the evaluation table with the classifier's accuracy and the floors beneath, then
     the priors table of notebook 07 where it has rows."""
-    out = ["<!-- written by notebooks 06 and 07 (vaelab.results); do not edit -->", ""]
+    out = ["<!-- written by notebooks 06 and 07 (vaelab.workshop.results); do not edit -->", ""]
     for dataset, extra in content["datasets"].items():
         rows = [r for r in content["rows"] if r["dataset"] == dataset]
         out += [f"### {dataset_name(dataset)}", ""]
@@ -273,7 +273,7 @@ def _compare(a: float, b: float, lower: str, higher: str) -> str:
 def insights(content: dict) -> str:
     """Sentences for the report's insights page, per dataset, every number and every comparison
     word ("lower", "more") computed from ``content`` (the rows of ``save_rows``)."""
-    out = ["<!-- written by notebooks/06_evaluation.ipynb (vaelab.results.insights); do not edit -->", ""]
+    out = ["<!-- written by notebooks/06_evaluation.ipynb (vaelab.workshop.results.insights); do not edit -->", ""]
     for dataset in content["datasets"]:
         rows = {r["name"]: r for r in content["rows"]
                 if r["dataset"] == dataset and table_of(r) == "evaluation"}

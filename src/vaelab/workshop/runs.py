@@ -37,7 +37,7 @@ from vaelab.workshop.device import pick_device, rng_state, set_rng_state
 from vaelab.workshop.paths import atomic_path, atomic_write_bytes, project_root, shown
 
 # What each option of a run may be: (type, smallest, largest). ``check_option`` and the command
-# line (``vaelab.cli``) both read this table, so a notebook and a command get the same message.
+# line (``vaelab.workshop.cli``) both read this table, so a notebook and a command get the same message.
 LIMITS = {
     "latent_dim": (int, 1, 1024), "epochs": (int, 1, 10_000), "batch_size": (int, 1, 60_000),
     "lr": (float, 1e-8, 1.0), "beta": (float, 0.0, 1000.0), "warmup_epochs": (float, 0.0, 10_000.0),
