@@ -58,7 +58,7 @@ def main() -> None:
         values["classifier"]["classifier_accuracy"].append(classifier.accuracy(net, ctx.tensors["test"], ctx.labels["test"]))
         print(f"classifier seed {seed}: {values['classifier']['classifier_accuracy'][-1]:.4f}", flush=True)
 
-    print(f"\n{'model':14s} {'number':20s} {'seeds':>5s} {'mean':>10s} {'std':>8s} {'range':>8s}")
+    print(f"\n{'model':14s} {'number':20s} {'runs':>5s} {'mean':>10s} {'std':>8s} {'range':>8s}")
     for name, numbers in values.items():
         for k, v in numbers.items():
             if len(v) > 1:

@@ -4,12 +4,16 @@ would pass nbval with nothing compared."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+LESSON = {p.stem for p in (Path(__file__).parents[1] / "src" / "vaelab").glob("*.py")}
 
 
 def code_cells(path):
@@ -62,3 +66,24 @@ def test_no_test_harness_marker_or_slug_title_in_what_a_student_reads(path):
         source = "".join(c["source"])
         assert "NBVAL" not in source.upper(), f"{path.name}: {source[:60]!r}"
         assert 'f"{dataset}: ' not in source, f"{path.name}: a title with the slug: {source[:60]!r}"
+
+
+def shown_cells(path):
+    """(expression, the Markdown it printed) of every ``show(...)`` cell: the package's own source."""
+    for c in code_cells(path):
+        match = re.fullmatch(r"show\(([\w.]+)\)", "".join(c["source"]).strip())
+        if match and c.get("outputs"):
+            yield match.group(1), "".join(c["outputs"][0]["data"]["text/markdown"])
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if any(shown_cells(p))], ids=lambda p: p.name)
+def test_the_code_a_notebook_shows_is_the_package_as_it_is(path):
+    """A notebook shows the package's own lines (``show``); after an edit of the package, the committed
+    notebook must be run again, on any machine (the exact tier would also catch it, on the reference CPU)."""
+    for expression, markdown in shown_cells(path):
+        module, *attributes = expression.split(".")
+        obj = importlib.import_module(f"vaelab.{module}" if module in LESSON else f"vaelab.workshop.{module}")
+        for name in attributes:
+            obj = getattr(obj, name)
+        assert markdown == f"```python\n{inspect.getsource(obj)}```", \
+            f"{path.name}: show({expression}) printed an older version of it; run the notebook again (make report)"
