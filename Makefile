@@ -29,12 +29,14 @@ export VAELAB_DEVICE := cpu
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-NBCONVERT := jupyter nbconvert --to notebook --execute --inplace \
-	--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=1800
+# Runs a notebook as `jupyter nbconvert --execute --inplace` does (papermill's `-p` for MNIST) and
+# records how long it takes from scratch and with the trained runs cached (assets/notebook_times.json);
+# `$(TIMING) write` puts those times into the notebooks and the README (src/vaelab/workshop/timing.py).
+TIMING := $(PY) -m vaelab.workshop.timing
 PYTEST_NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --durations=30  # the 30 slowest tests and cells: where the time goes
 CHECK_DIR := build/check
 
-.PHONY: help setup data lab lint check assignment test unit nbval check-tolerance report notebooks notebooks-mnist docs serve browser colab bench-speed bench-quality bench-spread bench-search clean
+.PHONY: help setup data lab lint check assignment test unit nbval check-tolerance report notebooks notebooks-mnist docs serve browser colab bench-speed bench-quality bench-spread bench-priors bench-search clean
 
 help:
 	@echo "make report   run every notebook top to bottom, refresh assets/ (and build the site)"
@@ -111,7 +113,7 @@ check-tolerance: data
 REPORT_ASSETS := VAELAB_ASSETS_DIR=$(CURDIR)/assets
 
 notebooks: data
-	@for nb in $(NOTEBOOKS); do echo "== $$nb"; start=$$(date +%s); $(REPORT_ASSETS) $(NBCONVERT) $$nb || exit 1; \
+	@for nb in $(NOTEBOOKS); do echo "== $$nb"; start=$$(date +%s); $(REPORT_ASSETS) $(TIMING) run $$nb || exit 1; \
 	  echo "   $$nb: $$(( $$(date +%s) - start )) s"; done
 	$(PY) -m vaelab check record  # the CPU that made these outputs: where the exact tier applies
 
@@ -121,12 +123,13 @@ notebooks-mnist: data
 	  for nb in $(MNIST_NOTEBOOKS); do \
 	    echo "== $$nb on MNIST"; \
 	    start=$$(date +%s); \
-	    $(REPORT_ASSETS) papermill --log-level WARNING $$nb build/notebooks/$$(basename $$nb .ipynb)-mnist.ipynb -p dataset mnist || exit 1; \
+	    $(REPORT_ASSETS) $(TIMING) run $$nb --output build/notebooks/$$(basename $$nb .ipynb)-mnist.ipynb -p dataset mnist || exit 1; \
 	    echo "   $$nb on MNIST: $$(( $$(date +%s) - start )) s"; \
 	  done; \
 	else echo "note: no MNIST copy; MNIST notebooks skipped"; fi
 
 report: notebooks notebooks-mnist
+	$(TIMING) write  # the measured times into the notebooks' headings and the README
 	$(MAKE) --no-print-directory docs
 
 # The report site: MathJax from npm (pinned in package.json and package-lock.json), figures and
@@ -168,6 +171,9 @@ bench-quality: data
 
 bench-spread: data
 	$(PY) benchmarks/seed_spread.py
+
+bench-priors: data  # notebook 04's prior comparison over training seeds (benchmarks/results/, committed)
+	$(PY) benchmarks/prior_seeds.py
 
 bench-search: data  # the candidates behind runs.best_config (learned priors, two layers)
 	$(PY) benchmarks/prior_search.py

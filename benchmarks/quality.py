@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/quality.py --only best-fashion-mnist
 
 Rows (test set, best validation checkpoint, z sampled as in training; NLL: the importance-sampled
-bound with k = 500 on the report's fixed, stratified 1,000-image test subset, as in notebook 06):
+bound with k = 500 on the report's fixed, stratified 1,000-image test subset, as in notebook 07):
   * the classic VAE, the MLP VAE of pytorch/examples (latent 10, 10 epochs) on Fashion-MNIST:
     target -ELBO <= 245 nats per image;
   * the best VAE (``runs.best_config``), trained in at most 12 minutes on 2 cores:

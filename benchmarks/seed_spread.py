@@ -7,7 +7,7 @@ and compares their key numbers with the committed ``assets/metrics.json``. Anoth
 BLAS or a GPU changes the floats of the very first step, and training amplifies that like a
 change of seed: so the tolerances are measured as the spread of each number over training seeds.
 
-This script trains the Fashion-MNIST models of notebook 06's table with other seeds (the
+This script trains the Fashion-MNIST models of notebook 07's table with other seeds (the
 committed file holds seed 0) and measures every row exactly as the notebook does
 (``results.model_row`` on the seed-0 context: same classifier, same test subset), plus the
 classifier with other seeds. It prints, per number and model, the spread over all seeds (seed 0

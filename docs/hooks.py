@@ -69,7 +69,7 @@ def explore_files(folder: Path) -> str:
 
 
 HEADLINE_MARK = "<!-- headline: the best VAE from assets/metrics.json -->"
-HEADLINE_ROWS = ["MLP VAE", "best VAE", "best VAE, binarized MNIST"]  # notebook 06's names, in this order
+HEADLINE_ROWS = ["MLP VAE", "best VAE", "best VAE, binarized MNIST"]  # notebook 07's names, in this order
 DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}
 
 
@@ -78,7 +78,7 @@ def _number(value, decimals: int) -> str:
 
 
 def headline(content: dict) -> str:
-    """The overview's headline table from a metrics.json ``content`` (notebook 06's rows): the
+    """The overview's headline table from a metrics.json ``content`` (notebook 07's rows): the
     classic MLP VAE and the best VAE of each dataset, and the binarized-MNIST row where there is one."""
     rows = ["| dataset | model | test −ELBO | NLL (k = 500) | active units | linear probe | FD prior |",
             "|---|---|---:|---:|---:|---:|---:|"]
@@ -94,7 +94,7 @@ def headline(content: dict) -> str:
 
 
 # A number of the latest run inside hand-written prose: [[metric: fashion-mnist / best VAE / active_units]]
-# (dataset / row name / key of metrics.json; "priors: VampPrior" names a row of notebook 07's table,
+# (dataset / row name / key of metrics.json; "priors: VampPrior" names a row of notebook 04's table,
 # "dataset" the dataset's own numbers such as its entropy floor "bce_floor").
 METRIC = re.compile(r"\[\[metric:\s*([^\]]+?)\s*\]\]")
 DECIMALS = {"probe_accuracy": 3, "knn_accuracy": 3, "recon_mse": 4, "fd_prior": 1, "fd_gmm": 1, "fd_floor": 1}
@@ -126,7 +126,7 @@ def _metrics() -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise PluginError(f"{path}: not readable ({e}); run notebook 06 (make report)") from None
+        raise PluginError(f"{path}: not readable ({e}); run notebook 07 (make report)") from None
 
 
 EXERCISES_MARK = "[[exercises]]"
@@ -148,7 +148,7 @@ def exercises_table() -> str:
 
 def on_page_markdown(markdown, page, config, files):
     """Replace the headline mark with the best VAE's numbers from assets/metrics.json (written by
-    notebook 06), every [[metric: ...]] with its number from the same file, and the notebooks mark
+    notebook 07), every [[metric: ...]] with its number from the same file, and the notebooks mark
     with a table of every notebook and its links (Colab, GitHub), built by ``vaelab.workshop.colab`` from the
     repository's address in pyproject.toml."""
     if HEADLINE_MARK in markdown:

@@ -5,13 +5,14 @@ underneath, and enforces what a real MPS device enforces and a CPU run never che
 
 * an operation that mixes its tensors with CPU tensors (other than 0-dim scalars, copies and
   index tensors) raises "Expected all tensors to be on the same device", as CUDA and MPS do;
-* float64 on it raises, as on MPS (which has no float64);
+* float64 on it raises, as on MPS (which has no float64; ``FLOAT64 = True`` allows it, as CUDA does);
 * ``.numpy()`` of one of its tensors raises, as for any GPU tensor.
 
     with emulated_mps():                   # vaelab sees an available "mps" device
         model = models.VAE().to("mps")     # parameters become emulated tensors
         evaluate.encode_mean(model, x)     # x on the CPU: the function must move it
 
+``switch_on()`` keeps it on for the rest of a process without pytest (a notebook's kernel).
 Autograd, optimisers and ``torch.save`` (which stores the CPU data) work through it, so the
 training loop runs too. It checks where data goes, not what a real GPU computes.
 """
@@ -31,6 +32,9 @@ _ALLOWED_MIXED = {"copy_", "_to_copy", "index", "index_put_", "index_put", "_ind
                   "_has_compatible_shallow_copy_type", "set_", "detach", "alias"}
 
 
+FLOAT64 = False  # MPS has no float64; True emulates a device that has it (CUDA), where only the mixing fails
+
+
 class DeviceMismatch(RuntimeError):
     pass
 
@@ -40,7 +44,7 @@ class Emulated(torch.Tensor):
 
     @staticmethod
     def __new__(cls, elem: torch.Tensor):
-        if elem.dtype == torch.float64:
+        if elem.dtype == torch.float64 and not FLOAT64:
             raise TypeError("Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support "
                             "float64 (emulated)")
         out = torch.Tensor._make_wrapper_subclass(cls, elem.shape, strides=elem.stride(), dtype=elem.dtype,
@@ -131,7 +135,8 @@ class _Factories(TorchDispatchMode):
 
 @contextmanager
 def emulated_mps(monkeypatch):
-    """Within the block vaelab sees an available MPS device, and "mps" tensors are emulated."""
+    """Within the block vaelab sees an available MPS device, and "mps" tensors are emulated.
+    ``monkeypatch`` is pytest's fixture, or anything with its ``setattr(target, name, value)``."""
     from vaelab import bounds
     from vaelab.workshop import device
 
@@ -140,3 +145,25 @@ def emulated_mps(monkeypatch):
     monkeypatch.setattr(bounds, "_random_module", lambda d: None)
     with _Mode(), _Factories():
         yield DEVICE
+
+
+class _Setattr:
+    """``setattr`` as pytest's monkeypatch offers it, never undone: for a process that keeps the
+    emulation until it ends."""
+
+    @staticmethod
+    def setattr(target, name, value):
+        setattr(target, name, value)
+
+
+_switched_on = []  # the entered context: dropping it would close the generator, and the modes with it
+
+
+def switch_on() -> torch.device:
+    """Switch the emulation on for the rest of this process, without pytest: a notebook's kernel
+    runs it before the notebook's first cell (tests/test_notebooks_on_device.py). Idempotent."""
+    if not _switched_on:
+        context = emulated_mps(_Setattr())
+        context.__enter__()
+        _switched_on.append(context)
+    return DEVICE

@@ -132,7 +132,7 @@ def as_metrics(run) -> dict:
 
 
 def test_the_classic_vae_as_trained_here_passes(fashion_raw, committed):
-    """The classic VAE of notebooks 02 and 06, trained here (or reused from runs/), is within tolerance
+    """The classic VAE of notebooks 02 and 07, trained here (or reused from runs/), is within tolerance
     of the committed numbers: on the reference platform it is the same number."""
     checks = check.compare(as_metrics(runs.train(CLASSIC_VAE, progress=False)), committed, ELBO_KEYS, ["MLP VAE"])
     assert len(checks) == 3 and all(c["ok"] for c in checks), checks

@@ -78,6 +78,9 @@ def fresh_python(tmp_path_factory) -> Path:
     stub = folder / "stub" / "google" / "colab"
     stub.mkdir(parents=True)
     (stub / "__init__.py").write_text('"""A stand-in for Colab\'s own module."""\n')
+    (stub / "drive.py").write_text(  # Drive mounts where the test says (STUB_DRIVE_OK), or the student declines
+        'import os\n\ndef mount(path):\n    if not os.environ.get("STUB_DRIVE_OK"):\n'
+        '        raise ValueError("mount failed")\n    os.makedirs(path + "/MyDrive", exist_ok=True)\n')
     return python
 
 
@@ -114,3 +117,16 @@ def test_the_install_cell_installs_the_package_only_in_colab(fresh_python, tmp_p
                            capture_output=True, text=True, cwd=content, env=env)
     assert train.returncode == 0, train.stderr[-2000:]
     assert (content / "data" / "FashionMNIST" / "raw").is_dir() and (content / "runs" / "first" / "metrics.json").is_file()
+    assert "Google Drive not used (mount failed)" in inside.stdout  # declined: said, and the work stays on the machine
+
+
+def test_in_colab_the_work_goes_to_google_drive_so_the_next_notebook_reuses_it(fresh_python, tmp_path):
+    """Each Colab notebook is a new machine: the install cell mounts Drive and works in a folder
+    there, so data/ and runs/ outlive the notebook. Here Drive is a temporary folder."""
+    drive = tmp_path / "drive"
+    source = colab.install_cell(colab.repository(ROOT)).replace(colab.DRIVE, str(drive))
+    source = source.split("    subprocess.run(")[0]  # up to the install: where the work goes, nothing installed
+    cell = run_cell(fresh_python, source + "\nprint(os.getcwd())", in_colab=True, cwd=tmp_path, STUB_DRIVE_OK="1")
+    assert cell.returncode == 0, cell.stderr[-2000:]
+    folder = drive / "MyDrive" / "vaelab"
+    assert folder.is_dir() and cell.stdout.strip().splitlines()[-1] == str(folder)

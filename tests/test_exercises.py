@@ -155,11 +155,11 @@ MISTAKES = {  # name: (exercise, module, function, wrong implementation, what th
     "a nan loss stepped on": (5, training, "train_step", step_on_a_nan_loss, "did not raise NonFiniteLoss"),
     "warm-up past beta": (6, losses, "kl_weight", warmup_never_stops, "should weigh 0, 0.5, 1, 1.5, 2, 2, 2"),
     "autoencoder loss summed": (7, losses, "autoencoder_loss", ae_loss_summed, "batch mean"),
-    "IWAE = mean log weight": (8, bounds, "iwae_nll", iwae_is_the_mean_log_weight, "not -log of the mean"),
-    "IWAE without log k": (8, bounds, "iwae_nll", iwae_without_log_k, "average the weights, do not add them"),
-    "IWAE exponentiated": (8, bounds, "iwae_nll", iwae_exponentiated, "log-sum-exp"),
-    "mixture weights dropped": (9, gaussian, "log_mixture", mixture_without_weights, "log_w holds log-weights"),
-    "mixture exponentiated": (9, gaussian, "log_mixture", mixture_exponentiated, "not finite far from every component"),
+    "IWAE = mean log weight": (9, bounds, "iwae_nll", iwae_is_the_mean_log_weight, "not -log of the mean"),
+    "IWAE without log k": (9, bounds, "iwae_nll", iwae_without_log_k, "average the weights, do not add them"),
+    "IWAE exponentiated": (9, bounds, "iwae_nll", iwae_exponentiated, "log-sum-exp"),
+    "mixture weights dropped": (8, gaussian, "log_mixture", mixture_without_weights, "log_w holds log-weights"),
+    "mixture exponentiated": (8, gaussian, "log_mixture", mixture_exponentiated, "not finite far from every component"),
 }
 
 

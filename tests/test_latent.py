@@ -50,6 +50,15 @@ def test_manifold_codes_follow_the_inverse_cdf_row_by_row_from_the_top_left():
     assert codes[0, 1] == pytest.approx(norm.ppf(0.9), rel=1e-6)
 
 
+def test_a_traversal_can_move_each_dimension_over_its_own_quantiles():
+    codes = torch.stack([torch.linspace(-1, 1, 101), torch.linspace(-10, 30, 101)], dim=1)  # two scales
+    values = latent.quantiles(codes, [0.0, 0.5, 1.0])
+    assert torch.allclose(values, torch.tensor([[-1.0, 0.0, 1.0], [-10.0, 10.0, 30.0]]), atol=1e-6)
+    rows = latent.traversal_codes(torch.zeros(2), values).reshape(2, 3, 2)
+    assert torch.allclose(rows[0, :, 0], values[0]) and torch.all(rows[0, :, 1] == 0)
+    assert torch.allclose(rows[1, :, 1], values[1]) and torch.all(rows[1, :, 0] == 0)
+
+
 def test_traversal_codes_move_one_dimension_per_row():
     base = torch.tensor([0.5, -1.0, 2.0])
     values = torch.tensor([-3.0, 0.0, 3.0])

@@ -87,3 +87,33 @@ def test_the_code_a_notebook_shows_is_the_package_as_it_is(path):
             obj = getattr(obj, name)
         assert markdown == f"```python\n{inspect.getsource(obj)}```", \
             f"{path.name}: show({expression}) printed an older version of it; run the notebook again (make report)"
+
+
+# Where each model, prior and trick is taught (the notebook's name, without its number): the first notebook
+# whose code uses it must be that one (teach before use; the README's "Why this order").
+VAE, AE, PRIORS, EVALUATION = "vae", "autoencoder_baseline", "beyond_the_standard_prior", "evaluation"
+TAUGHT_IN = {
+    'model="vae"': VAE, "training.train_epoch": VAE, "training.train_step": VAE,  # the loop: warm-up, schedule
+    'for name in ("ae", "vae")': AE, "autoencoder_loss": AE,  # the autoencoder (later notebooks: config("ae"))
+    "comparison.configs": PRIORS, "runs.best_config": PRIORS, "priors.VampPrior": PRIORS, "gaussian.log_mixture": PRIORS,
+    "HierarchicalVAE": PRIORS, "prior_gap": PRIORS, "active_units": PRIORS,  # 05 looks at active units one by one
+    '"conv-vae"': EVALUATION, "iwae_nll": EVALUATION, "model_row": EVALUATION,  # the conv VAE, the importance-sampled bound
+}
+
+
+def test_every_model_prior_and_trick_is_used_first_in_the_notebook_that_teaches_it():
+    for term, chapter in TAUGHT_IN.items():
+        users = [p.stem[3:] for p in NOTEBOOKS if any(term in "".join(c["source"]) for c in code_cells(p))]
+        assert users, f"{term}: no notebook uses it any more; update TAUGHT_IN"
+        assert users[0] == chapter, (f"{term} is first used in notebook {users[0]}, but taught in notebook {chapter}: "
+                                     f"teach it before use, or move the use")
+
+
+def test_latent_dimensions_are_numbered_from_one_everywhere():
+    """z1, z2, ... in every notebook's labels, as on the Explore page (docs/js/explorer.js): a dimension
+    called z12 in one figure and z13 in another is one dimension too many to keep apart."""
+    for path in NOTEBOOKS:
+        code = "".join("".join(c["source"]) for c in code_cells(path))
+        assert not re.search(r"f\"z\{j\}|f'z\{j\}", code), f"{path.name}: label dimensions z{{j + 1}}, from one"
+    explorer = (Path(__file__).parents[1] / "docs" / "js" / "explorer.js").read_text()
+    assert "`z${j + 1}" in explorer and "`z${j}`" not in explorer

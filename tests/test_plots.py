@@ -102,9 +102,15 @@ def test_kl_bars_sort_dimensions_and_counts_active_units():
     fig = plots.kl_bars({"VAE": [0.1, 3.0, 0.0]}, {"VAE": 2})
     ax = fig.axes[0]
     assert [p.get_height() for p in ax.patches] == [3.0, 0.1, 0.0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "0", "2"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "1", "3"]  # z1, z2, ...: the explorer's numbering
     assert ax.get_title() == "VAE: the bars sum to 3.1 nats, 2 active units"
     assert ax.get_legend() is None  # no free bits, no line
+
+
+def test_kl_bars_of_a_learned_prior_do_not_claim_to_sum_to_the_kl():
+    fig = plots.kl_bars({"VampPrior": [0.5, 2.0]}, {"VampPrior": 2}, learned_prior={"VampPrior"})
+    title = fig.axes[0].get_title()
+    assert "sum" not in title and "do not add up to the KL" in title and "2 active units" in title
 
 
 def test_kl_bars_draw_the_free_bits_floor():

@@ -282,6 +282,22 @@ def test_the_split_of_a_learned_priors_kl_is_the_joint_kl_not_a_sum_over_dimensi
     assert gap["mutual_information"] == pytest.approx(gap["kl"] - gap["marginal_kl"])
 
 
+def test_the_information_estimate_is_capped_at_log_n_and_says_so():
+    """Codes that tell every image apart (tiny posteriors far from each other): the true I(x; z)
+    is huge, but the estimate with q(z) a mixture of the N posteriors cannot exceed log N, which
+    prior_gap reports beside it, so that a table never reads a cap as a measurement."""
+    torch.manual_seed(0)
+    model = models.build("vae", latent_dim=2, hidden=8)
+    with torch.no_grad():
+        model.fc22.weight.zero_()
+        model.fc22.bias.fill_(math.log(1e-6))  # sigma = 0.001
+    x = torch.rand(50, 784)
+    gap = evaluate.prior_gap(model, x, n=1000)
+    assert gap["information_cap"] == pytest.approx(math.log(50))
+    assert gap["mutual_information"] <= gap["information_cap"] + 1e-9
+    assert gap["mutual_information"] == pytest.approx(gap["information_cap"], abs=0.1)  # reached: a cap, not a value
+
+
 def test_posterior_samples_are_seeded_draws_of_each_models_q():
     torch.manual_seed(0)
     model = models.build("hvae", latent_dim=4, hidden=(32, 16))

@@ -30,7 +30,7 @@ def test_headline_takes_its_numbers_from_the_rows(hooks):
          "active_units": 17, "latent_dim": 20, "probe_accuracy": 0.9591, "fd_prior": 17.04},
         {"dataset": "mnist", "name": "MLP VAE", "test_neg_elbo": 105.8, "iw_nll": 101.64, "active_units": 20,
          "latent_dim": 20, "probe_accuracy": 0.885, "fd_prior": 133.5},
-        {"dataset": "mnist", "name": "best VAE", "table": "priors", "test_neg_elbo": 1.0},  # notebook 07's: not here
+        {"dataset": "mnist", "name": "best VAE", "table": "priors", "test_neg_elbo": 1.0},  # notebook 04's: not here
         {"dataset": "mnist", "name": "AE", "test_neg_elbo": None}]}
     lines = hooks.headline(content).splitlines()
     assert lines[2] == "| MNIST | MLP VAE | 105.80 | 101.64 | 20 of 20 | 0.885 | 133.5 |"

@@ -91,7 +91,7 @@ def log_importance_weights(model, x: torch.Tensor, k: int, generator: torch.Gene
     return torch.cat(log_w)
 
 
-# exercise 8 · 2 points · 10 min · notebook 06 · the importance-sampled bound
+# exercise 9 · 2 points · 10 min · notebook 07 · the importance-sampled bound
 def iwae_nll(log_w: torch.Tensor) -> torch.Tensor:
     """The k-sample bound on -log p(x) of each image from its k log-weights ``log_w`` (k, B):
     -log (1/k) sum_i w_i, computed as a log-sum-exp so that no weight is ever exponentiated alone."""

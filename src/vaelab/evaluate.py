@@ -151,19 +151,21 @@ def prior_gap(model, x: torch.Tensor, n: int = 2000, seed: int = 0, batch_size: 
     only because the prior puts its mass elsewhere than the codes (the "aggregate posterior" q(z)):
     zero for the best possible prior, p(z) = q(z). Both are estimated by Monte Carlo with ``n``
     draws z ~ q(z) (an image, then its posterior), log q(z) being the mixture of all N posteriors
-    (``gaussian.log_mixture``). For many latent dimensions and a finite N the estimate of
-    KL(q(z) || p(z)) is biased low (each z sits on its own image's posterior). The KL itself is
+    (``gaussian.log_mixture``). That mixture holds each draw's own posterior, which inflates
+    log q(z): KL(q(z) || p(z)) is overestimated and I(x; z) underestimated, and I(x; z) can be at
+    most log N (``information_cap``), which a code that tells its images apart reaches. The KL itself is
     exact for N(0, I) (the closed form, ``mean_kl_by_dimension`` summed); for a learned prior it is the
     Monte Carlo mean of log q(z|x) - log p(z) over the same draws. One-layer VAEs only.
-    Returns {"kl": ..., "marginal_kl": KL(q(z) || p(z)), "mutual_information": kl - marginal_kl}."""
+    Returns {"kl": ..., "marginal_kl": KL(q(z) || p(z)), "mutual_information": kl - marginal_kl,
+    "information_cap": log N}."""
     if not model.variational or len(model.latent_layers) != 1:
         raise ValueError("prior_gap needs a one-layer VAE")
     model.eval()
     device = device_of(model)
     generator = torch.Generator().manual_seed(seed)
     codes = [model.encode(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
-    mu, logvar = torch.cat([c[0] for c in codes]).double(), torch.cat([c[1] for c in codes]).double()
-    mu, logvar = mu.cpu(), logvar.cpu()  # float64 on the CPU
+    # to the CPU first, then float64 (an MPS device has no float64)
+    mu, logvar = torch.cat([c[0].cpu() for c in codes]).double(), torch.cat([c[1].cpu() for c in codes]).double()
     pick = torch.randint(len(x), (n,), generator=generator)
     eps = torch.randn(n, mu.shape[1], generator=generator, dtype=torch.float64)
     z = gaussian.reparameterize(mu[pick], logvar[pick], eps)
@@ -176,7 +178,7 @@ def prior_gap(model, x: torch.Tensor, n: int = 2000, seed: int = 0, batch_size: 
         # no closed form (and per-dimension marginals do not add up to it): log q(z|x) - log p(z) at the same draws
         kl = (gaussian.log_normal(z, mu[pick], logvar[pick], eps=eps) - log_pz).mean().item()
     marginal = (log_qz - log_pz).mean().item()
-    return {"kl": kl, "marginal_kl": marginal, "mutual_information": kl - marginal}
+    return {"kl": kl, "marginal_kl": marginal, "mutual_information": kl - marginal, "information_cap": math.log(len(x))}
 
 
 # --- What the codes know about the labels -----------------------------------------------------

@@ -67,7 +67,7 @@ def log_normal(z: torch.Tensor, mu=0.0, logvar=0.0, eps: torch.Tensor | None = N
     return log_normal_terms(z, mu, logvar, eps).sum(dim=-1)
 
 
-# exercise 9 · 3 points · 20 min · notebook 07 · a mixture's log-density
+# exercise 8 · 3 points · 20 min · notebook 04 · a mixture's log-density
 def log_mixture(z: torch.Tensor, log_w: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log sum_k w_k N(z; m_k, diag(s_k^2)) of codes z (..., d), shape (...).
 

@@ -50,13 +50,20 @@ def manifold_codes(n: int = 20, edge: float = 0.05) -> torch.Tensor:
 
 
 def traversal_codes(base: torch.Tensor, values) -> torch.Tensor:
-    """One row per latent dimension j: ``base`` (d,) with z_j replaced by each of ``values``.
-    Shape (d * len(values), d), row j first."""
+    """One row per latent dimension j: ``base`` (d,) with z_j replaced by each of ``values``:
+    the same n values for every dimension (n,), or each dimension's own (d, n), such as
+    ``quantiles``. Shape (d * n, d), row j first."""
     values = torch.as_tensor(values, dtype=base.dtype)
     d = len(base)
-    codes = base.repeat(d, len(values), 1)  # (d, n, d)
+    codes = base.repeat(d, values.shape[-1], 1)  # (d, n, d)
     codes[torch.arange(d), :, torch.arange(d)] = values
-    return codes.reshape(d * len(values), d)
+    return codes.reshape(-1, d)
+
+
+def quantiles(codes: torch.Tensor, q) -> torch.Tensor:
+    """Each dimension's quantiles ``q`` (n,) of ``codes`` (N, d), as (d, n): a traversal over the
+    values a dimension really takes, whatever its scale."""
+    return torch.quantile(codes.float(), torch.as_tensor(q, dtype=torch.float32), dim=0).T
 
 
 def interpolation_codes(z_start: torch.Tensor, z_end: torch.Tensor, steps: int = 10) -> torch.Tensor:

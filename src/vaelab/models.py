@@ -10,7 +10,7 @@ code (``logvar`` is None, so the loss has no KL term). ``ConvVAE``/``ConvAE`` re
 two strided convolutions and two transposed convolutions. ``DeepVAE``/``DeepAE`` are wider,
 deeper MLPs (1024 and 512 units), with SiLU activations.
 
-``HierarchicalVAE`` has two layers of latents (notebook 07).
+``HierarchicalVAE`` has two layers of latents (notebook 04).
 
 A VAE's ``forward`` always samples z = mu + sigma * eps, in training and in evaluation alike:
 the ELBO is an expectation over q(z|x), so evaluating it at z = mu would overstate the model.

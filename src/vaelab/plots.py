@@ -202,11 +202,15 @@ def manifold(images, values, title: str = "", ax=None):
     return fig
 
 
-def kl_bars(kls: dict, threshold_counts: dict | None = None, title: str = "", free_bits: dict | None = None):
+def kl_bars(kls: dict, threshold_counts: dict | None = None, title: str = "", free_bits: dict | None = None,
+            learned_prior: set | frozenset = frozenset()):
     """Bar charts of the mean KL of every latent dimension, one panel per model, dimensions
-    sorted from the most to the least informative; ``threshold_counts`` ({name: active units})
-    goes into each panel's title; ``free_bits`` ({name: nats}) draws that model's free-bits
-    floor as a dashed line (a dimension below it costs nothing in the training loss)."""
+    sorted from the most to the least informative and numbered from 1 (z1, z2, ...: the numbering
+    of every figure, table and the explorer); ``threshold_counts`` ({name: active units}) goes
+    into each panel's title; ``free_bits`` ({name: nats}) draws that model's free-bits floor as a
+    dashed line (a dimension below it costs nothing in the training loss). For the names in
+    ``learned_prior`` each bar is the dimension's KL against the prior's marginal, and the bars do
+    not add up to the model's KL: the title says so instead of giving their sum."""
     fig, axes = figure("wide", 1, len(kls), squeeze=False)
     for ax, (name, kl) in zip(axes[0], kls.items()):
         kl = np.asarray(kl)
@@ -216,13 +220,15 @@ def kl_bars(kls: dict, threshold_counts: dict | None = None, title: str = "", fr
             ax.axhline(free_bits[name], color="C3", linestyle="--", linewidth=1,
                        label=f"free bits: {free_bits[name]:g} nats")
             ax.legend(frameon=False, fontsize=8, loc="upper right")
-        ax.set_xticks(np.arange(len(kl)), [str(j) for j in order], fontsize=7)
-        ax.set_xlabel("latent dimension (sorted by KL)")
+        ax.set_xticks(np.arange(len(kl)), [str(j + 1) for j in order], fontsize=7)
+        ax.set_xlabel("latent dimension $z_j$ (sorted by KL)")
         ax.set_ylabel("KL (nats per image)")
         count = f", {threshold_counts[name]} active units" if threshold_counts else ""
-        # "the bars sum to": for N(0, I) that is the KL; for a learned prior the bars are each dimension's
-        # KL against the prior's marginal, and they do not add up to the KL
-        ax.set_title(f"{name}: the bars sum to {kl.sum():.1f} nats{count}", fontsize=10)
+        # for N(0, I) the bars add up to the KL; for a learned prior each is a dimension's KL against the
+        # prior's marginal, and they do not
+        what = ("against the prior's marginals (they do not add up to the KL)" if name in learned_prior
+                else f"the bars sum to {kl.sum():.1f} nats")
+        ax.set_title(f"{name}: {what}{count}", fontsize=10)
         ax.spines[["top", "right"]].set_visible(False)
     if title:
         fig.suptitle(title)

@@ -130,20 +130,20 @@ class CheckError(ValueError):
 
 
 def read_metrics(path) -> dict:
-    """A metrics.json as notebook 06 writes it: ``{"rows": [...], "datasets": {...}}``."""
+    """A metrics.json as notebook 07 writes it: ``{"rows": [...], "datasets": {...}}``."""
     path = Path(path)
     try:
         content = json.loads(path.read_text())
     except FileNotFoundError:
-        raise CheckError(f"{path}: missing (did notebook 06 run?)") from None
+        raise CheckError(f"{path}: missing (did notebook 07 run?)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckError(f"{path}: not readable JSON ({type(e).__name__}: {e})") from None
     if not isinstance(content, dict) or not isinstance(content.get("rows"), list) \
             or not isinstance(content.get("datasets"), dict):
-        raise CheckError(f"{path}: not a metrics file of notebook 06 (no 'rows' list and 'datasets' table)")
+        raise CheckError(f"{path}: not a metrics file of notebook 07 (no 'rows' list and 'datasets' table)")
     if not all(isinstance(r, dict) and isinstance(r.get("dataset"), str) and isinstance(r.get("name"), str)
                for r in content["rows"]) or not all(isinstance(v, dict) for v in content["datasets"].values()):
-        raise CheckError(f"{path}: not a metrics file of notebook 06 (a row without a dataset and a name)")
+        raise CheckError(f"{path}: not a metrics file of notebook 07 (a row without a dataset and a name)")
     return content
 
 

@@ -7,7 +7,7 @@
 Images are float tensors (N, 784) in [0, 1], the layout the VAEs take; labels are integer
 tensors (N,). The network is two 3x3 convolutions with max pooling (1 -> 16 -> 32 channels by
 default, 28 -> 14 -> 7 pixels), a 128-unit ReLU layer (the features) and a 10-way linear
-output: about 0.2 M parameters (``channels=(32, 64)`` for a wider one). Notebook 06 trains it for 3
+output: about 0.2 M parameters (``channels=(32, 64)`` for a wider one). Notebook 07 trains it for 3
 epochs (``results.CLASSIFIER_EPOCHS``), caches it in ``runs/<dataset>/classifier/`` and prints
 its test accuracy.
 """

@@ -70,15 +70,33 @@ def badge(notebook: str, url: str) -> str:
     return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(notebook, url)})"
 
 
+DRIVE = "/content/drive"  # where Colab mounts Google Drive
+
+
 def install_cell(url: str) -> str:
-    """The source of every notebook's first code cell: in Colab only, install the package and fetch the data."""
-    return (f"{INSTALL_MARK} install the course's package from its repository and fetch a checked copy of the data\n"
+    """The source of every notebook's first code cell: in Colab only, keep the work on Google Drive
+    (asked for; declined, it stays on the machine), install the package and fetch the data. Each
+    Colab notebook is a new machine: with data/ and runs/ on Drive, a notebook reuses what an
+    earlier one trained instead of training it again."""
+    return (f"{INSTALL_MARK} keep data/ and runs/ on your Google Drive (Colab asks; say no and each notebook trains its\n"
+            "# models again), install the course's package from its repository and fetch a checked copy of the data\n"
             "# (`make setup` and `make data` did it everywhere else). Runtime > Change runtime type > GPU is optional.\n"
             "import importlib\n"
+            "import os\n"
             "import subprocess\n"
             "import sys\n"
             "\n"
             "if \"google.colab\" in sys.modules:\n"
+            "    try:\n"
+            "        from google.colab import drive\n"
+            "\n"
+            f"        drive.mount(\"{DRIVE}\")\n"
+            f"        os.makedirs(\"{DRIVE}/MyDrive/vaelab\", exist_ok=True)\n"
+            f"        os.chdir(\"{DRIVE}/MyDrive/vaelab\")  # data/, runs/ and build/ go here, kept between notebooks\n"
+            "    except Exception as error:  # declined, or no Drive\n"
+            "        print(f\"Google Drive not used ({error}): data/ and runs/ stay on this machine, so every notebook \"\n"
+            "              \"trains the models it needs again\")\n"
+            "    print(f\"working folder: {os.getcwd()}\")\n"
             "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\", "
             f"\"vaelab @ git+{url}\"], check=True)\n"
             "    importlib.invalidate_caches()\n"

@@ -2,7 +2,7 @@
 
 Notebook 08 exports, for each dataset, two models into ``<assets>/explore/``:
 
-* ``plane``: the 2-D VAE of notebook 04: its decoder, and the codes of 3,000 test images to draw
+* ``plane``: the 2-D VAE of notebook 05: its decoder, and the codes of 3,000 test images to draw
   as the latent plane (the reader points anywhere on it and sees what the decoder draws there);
 * ``best``: the best VAE: its decoder, the KL of each latent dimension (the sliders are the
   dimensions with the most), the mean codes of two test images per class (to start from and to

@@ -268,6 +268,6 @@ def check_log_mixture():
 
 
 CHECKS = {1: check_reparameterize, 2: check_kl_standard_normal, 3: check_recon_nll, 4: check_neg_elbo,
-          5: check_train_step, 6: check_kl_weight, 7: check_autoencoder_loss, 8: check_iwae_nll, 9: check_log_mixture}
+          5: check_train_step, 6: check_kl_weight, 7: check_autoencoder_loss, 8: check_log_mixture, 9: check_iwae_nll}
 
 

@@ -43,10 +43,10 @@ COLUMNS = [
 COLUMN_GROUPS = {"likelihood (nats per image)": ("test_neg_elbo", "test_recon", "test_kl", "iw_nll", "iw_neg_elbo",
                                                  "excess_over_floor", "active_units"),
                  "representation and samples": ("recon_mse", "probe_accuracy", "knn_accuracy", "fd_prior", "fd_gmm")}
-# The tables of metrics.json, in report order: notebook 06's "evaluation" and notebook 07's "priors"
+# The tables of metrics.json, in report order: notebook 07's "evaluation" and notebook 04's "priors"
 # (each row carries its "table"; rows saved before there were two tables are evaluation rows).
 TABLES = ("evaluation", "priors")
-# The course's likelihood targets for the best VAE (runs.best_config), checked by notebook 06 and
+# The course's likelihood targets for the best VAE (runs.best_config), checked by notebook 07 and
 # benchmarks/quality.py: test -ELBO or NLL (k = NLL_K on the NLL_SUBSET images), nats per image.
 TARGETS = {"fashion-mnist": {"test_neg_elbo": 233.0, "iw_nll": 231.0}, "mnist": {"test_neg_elbo": 92.0},
            "binarized mnist": {"iw_nll": 84.5}}
@@ -62,7 +62,7 @@ class Context:
     classifier_accuracy: float
     test_features: torch.Tensor  # classifier features of the test images
     nll_index: torch.Tensor  # the fixed test subset of the importance-sampled bound
-    floor: float  # mean BCE entropy floor of the test images
+    floor: float  # mean BCE entropy floor of all the test images (nll_floor: of the NLL's subset)
     fd_floor: float  # Fréchet distance between train and test images: what real data scores
     seed: int = 0
 
@@ -85,6 +85,11 @@ class Context:
         return cls(dataset, tensors, labels, net, classifier.accuracy(net, tensors["test"], labels["test"]),
                    test_features, latent.stratified_subset(labels["test"], NLL_SUBSET, seed=seed),
                    losses.bce_floor(tensors["test"]).mean().item(), fd_floor, seed)
+
+    @property
+    def nll_floor(self) -> float:
+        """Mean BCE entropy floor of the NLL's test subset: the floor an NLL on those images is compared with."""
+        return losses.bce_floor(self.tensors["test"][self.nll_index]).mean().item()
 
     def fd(self, images: torch.Tensor) -> float:
         """Fréchet distance between generated images and the test images, in classifier features."""
@@ -114,7 +119,7 @@ def model_row(name: str, run: runs.Run, ctx: Context) -> dict:
         if not iw["nll"] <= iw["neg_elbo"]:
             raise AssertionError(f"{name}: importance-sampled NLL {iw['nll']:.3f} above its -ELBO "
                                  f"{iw['neg_elbo']:.3f} on the same draws")
-        floor = 0.0 if cfg.binarize else ctx.floor
+        floor = 0.0 if cfg.binarize else ctx.nll_floor  # like with like: the floor of the NLL's own images
         row.update(iw_nll=iw["nll"], iw_neg_elbo=iw["neg_elbo"], nll_k=NLL_K, nll_images=len(ctx.nll_index),
                    bce_floor=floor, excess_over_floor=iw["nll"] - floor)
     else:
@@ -232,14 +237,16 @@ def _markdown_table(rows: list[dict]) -> list[str]:
 
 def markdown(content: dict) -> str:
     """Per dataset: the evaluation table with the classifier's accuracy and the floors beneath, then
-    the priors table of notebook 07 where it has rows."""
-    out = ["<!-- written by notebooks 06 and 07 (vaelab.workshop.results); do not edit -->", ""]
+    the priors table of notebook 04 where it has rows."""
+    out = ["<!-- written by notebook 07 (vaelab.workshop.results); do not edit -->", ""]
     for dataset, extra in content["datasets"].items():
         rows = [r for r in content["rows"] if r["dataset"] == dataset]
         out += [f"### {dataset_name(dataset)}", ""]
         out += _markdown_table([r for r in rows if table_of(r) == "evaluation"])
         if extra:
-            out.append(f"Entropy floor of the test images {extra['bce_floor']:.2f} nats; "
+            subset_floor = f" ({extra['nll_bce_floor']:.2f} on the NLL's images)" if "nll_bce_floor" in extra else ""
+            out.append(f"Entropy floor of the test images {extra['bce_floor']:.2f} nats{subset_floor}; NLL − floor subtracts "
+                       f"the floor of the NLL's own images; "
                        f"NLL: importance-sampled bound, k = {NLL_K}, on a fixed {NLL_SUBSET:,}-image test subset; "
                        f"FD: Fréchet distance to the test images in the features of a CNN classifier "
                        f"(test accuracy {extra['classifier_accuracy']:.4f}), of samples from each model's own prior "
@@ -250,7 +257,7 @@ def markdown(content: dict) -> str:
         if priors_rows:
             epochs = sorted({r["epochs"] for r in priors_rows})
             out += [f"#### {dataset_name(dataset)}: learned priors and two layers, {'/'.join(map(str, epochs))} epochs each "
-                    f"(notebook 07)", ""]
+                    f"(notebook 04)", ""]
             out += _markdown_table(priors_rows)
     return "\n".join(out)
 
@@ -273,7 +280,7 @@ def _compare(a: float, b: float, lower: str, higher: str) -> str:
 def insights(content: dict) -> str:
     """Sentences for the report's insights page, per dataset, every number and every comparison
     word ("lower", "more") computed from ``content`` (the rows of ``save_rows``)."""
-    out = ["<!-- written by notebooks/06_evaluation.ipynb (vaelab.workshop.results.insights); do not edit -->", ""]
+    out = ["<!-- written by notebooks/07_evaluation.ipynb (vaelab.workshop.results.insights); do not edit -->", ""]
     for dataset in content["datasets"]:
         rows = {r["name"]: r for r in content["rows"]
                 if r["dataset"] == dataset and table_of(r) == "evaluation"}

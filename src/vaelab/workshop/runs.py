@@ -424,6 +424,6 @@ def best_config(dataset: str = "fashion-mnist", seed: int = 0, device: str = "au
     the first 5 epochs, no free bits.
 
     It was chosen on the validation images among the candidates of ``benchmarks/prior_search.py``
-    (notebook 07 shows how); ``benchmarks/quality.py`` checks its numbers and its training time."""
+    (notebook 04 shows how); ``benchmarks/quality.py`` checks its numbers and its training time."""
     return TrainConfig(dataset=dataset, model="deep-vae", latent_dim=20, epochs=45, lr=2e-3, schedule="cosine",
                        warmup_epochs=5, prior="vamp", components=100, binarize=binarize, seed=seed, device=device)
