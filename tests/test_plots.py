@@ -108,9 +108,10 @@ def test_kl_bars_sort_dimensions_and_counts_active_units():
 
 
 def test_kl_bars_of_a_learned_prior_do_not_claim_to_sum_to_the_kl():
-    fig = plots.kl_bars({"VampPrior": [0.5, 2.0]}, {"VampPrior": 2}, learned_prior={"VampPrior"})
+    fig = plots.kl_bars({"VampPrior": [0.5, 2.0]}, {"VampPrior": 2}, learned_prior={"VampPrior"}, title="the figure's title")
     title = fig.axes[0].get_title()
     assert "sum" not in title and "do not add up to the KL" in title and "2 active units" in title
+    assert fig._suptitle.get_text() == "the figure's title"  # the panel's heading does not replace it
 
 
 def test_kl_bars_draw_the_free_bits_floor():

@@ -144,15 +144,17 @@ def test_write_puts_the_times_in_the_notebook_and_the_readme(project):
     nb = nbformat.read(root / "notebooks" / "01_tiny.ipynb", as_version=4)
     header = nb.cells[0].source
     assert header.startswith("[![badge](x.svg)](x)\n\n# 01 · Tiny\n\n<!-- time -->\n**Time** on the reference CPU ")
-    assert "on Fashion-MNIST; on MNIST " in header and "Measured by `make report` on " in header
+    assert "Fashion-MNIST: " in header and "; MNIST (in order / cached / fresh): " in header
+    assert "Measured by `make report` on " in header
     assert header.endswith("<!-- /time -->\n\nIntro.")
-    assert nb.cells[3].source.startswith("Load the cached run.\n\n<!-- cell-time -->\n"
-                                         "**This cell takes about 75 s on the reference CPU when it trains its models, ")
+    assert nb.cells[3].source.startswith("Load the cached run.\n\n<!-- cell-time -->\n**On the reference CPU this cell "
+                                         "takes about 75 s in the course's order or on a fresh machine ")
     assert sum("cell-time" in c.source for c in nb.cells) == 1
     readme = (root / "README.md").read_text()
     assert "| [`01_tiny`](notebooks/01_tiny.ipynb) | trains nothing for real |\n\n<!-- notebook-times -->\n" in readme
-    assert "| notebook | Fashion-MNIST: training | cached | MNIST: training | cached |" in readme
-    assert re.search(r"\n\| `01_tiny` \| (75|80) s \| (under 1|\d) s \| (75|80) s \| (under 1|\d) s \|\n", readme)
+    assert "| notebook | Fashion-MNIST: in order | cached | fresh | MNIST: in order | cached | fresh |" in readme
+    dataset = r" (75|80) s \| (under 1|\d) s \| (75|80) s \|"  # in order (it trains the run), cached, fresh
+    assert re.search(r"\n\| `01_tiny` \|" + dataset + dataset + r"\n", readme)
     assert readme.endswith("<!-- /notebook-times -->\n\n## More\n")
 
 
@@ -186,15 +188,32 @@ def test_a_slow_cell_under_a_code_cell_gets_a_markdown_cell_that_goes_when_it_is
     code_ids = [c.id for c in nb.cells]
     timing.set_cell_times(nb, {1: timing.cell_sentence(300, 20)})
     assert [c.cell_type for c in nb.cells] == ["markdown", "code", "markdown", "code", "code"]
-    assert nb.cells[2].source == ("<!-- cell-time -->\n**This cell takes about 5 min on the reference CPU when it trains its "
-                                 "models, 20 s when `runs/` already holds them.**\n<!-- /cell-time -->")
+    assert nb.cells[2].source == ("<!-- cell-time -->\n**On the reference CPU this cell takes about 5 min in the course's order "
+                                 "or on a fresh machine (it trains the models it uses), about 20 s with `runs/` holding "
+                                 "them.**\n<!-- /cell-time -->")
     assert nb.cells[2].id == f"{code_ids[2]}-time"
     timing.set_cell_times(nb, {1: timing.cell_sentence(400, 30)})  # measured again: the line is replaced
-    assert len(nb.cells) == 5 and "about 7 min on the reference CPU when it trains its models, 30 s" in nb.cells[2].source
+    assert len(nb.cells) == 5 and "about 7 min in the course's order" in nb.cells[2].source
     timing.set_cell_times(nb, {2: timing.cell_sentence(95, 95)})  # now another cell is the slow one
     assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code", "markdown", "code"]
     timing.set_cell_times(nb, {})
     assert [c.id for c in nb.cells] == code_ids
+
+
+def test_in_the_courses_order_a_run_is_trained_by_the_first_notebook_that_uses_it():
+    """Notebook 01 trains run A; notebook 02 reuses A and trains B: in order, 02 pays only for B,
+    with everything cached for neither, on a fresh machine for both."""
+    def entry(cached_s, runs):
+        return {"cached_s": cached_s, "cold_s": cached_s + sum(r["recorded_s"] for r in runs), "cells": [
+            {"index": 0, "seconds": cached_s, "trained_s": 0.0, "loaded_s": sum(r["recorded_s"] for r in runs)}],
+            "runs": [{**r, "cell": 0} for r in runs]}
+    a, b = {"folder": "runs/x/a", "recorded_s": 100.0}, {"folder": "runs/x/b", "recorded_s": 40.0}
+    times = {"notebooks": {"01_one": {"fashion-mnist": entry(5.0, [a])}, "02_two": {"fashion-mnist": entry(3.0, [a, b])}}}
+    order = timing.course_order(times, ["01_one", "02_two"])
+    assert order["01_one"]["fashion-mnist"] == {"notebook": 105.0, "cells": {0: 105.0}}
+    assert order["02_two"]["fashion-mnist"] == {"notebook": 43.0, "cells": {0: 43.0}}
+    assert timing.three_times(43.0, 3.0, 143.0).startswith("about 45 s in the course's order (it trains the models no earlier")
+    assert timing.three_times(3.0, 3.0, 3.0) == "about 3 s (it trains nothing)"
 
 
 def test_a_changed_cell_keeps_its_line():

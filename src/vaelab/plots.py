@@ -226,9 +226,9 @@ def kl_bars(kls: dict, threshold_counts: dict | None = None, title: str = "", fr
         count = f", {threshold_counts[name]} active units" if threshold_counts else ""
         # for N(0, I) the bars add up to the KL; for a learned prior each is a dimension's KL against the
         # prior's marginal, and they do not
-        what = ("against the prior's marginals (they do not add up to the KL)" if name in learned_prior
-                else f"the bars sum to {kl.sum():.1f} nats")
-        ax.set_title(f"{name}: {what}{count}", fontsize=10)
+        heading = (f"{name}{count}\n(against the prior's marginals: they do not add up to the KL)" if name in learned_prior
+                   else f"{name}: the bars sum to {kl.sum():.1f} nats{count}")
+        ax.set_title(heading, fontsize=9 if name in learned_prior else 10)
         ax.spines[["top", "right"]].set_visible(False)
     if title:
         fig.suptitle(title)

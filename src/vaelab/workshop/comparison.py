@@ -52,7 +52,7 @@ def seed_results(dataset: str) -> dict:
 def seed_table(dataset: str) -> pd.DataFrame:
     """The variants over training seeds: mean ± standard deviation of the test −ELBO and of the
     importance-sampled NLL (notebook 07), and each one's gain over the N(0, I) model of the same
-    seed, with the smallest and largest gain over the seeds."""
+    seed, with the smallest and largest gain over the training seeds."""
     content = seed_results(dataset)
     pm = lambda entry: f"{entry['mean']:.2f} ± {entry['sd']:.2f}"
     span = lambda entry: f"{entry['min']:+.2f} to {entry['max']:+.2f}"

@@ -493,25 +493,65 @@ def about(seconds: float) -> str:
     return duration(seconds) if seconds < 1 else f"about {duration(seconds)}"
 
 
-def header_sentence(entries: dict) -> str:
-    """The sentence after a notebook's title, from its entries ``{label: entry}`` (Fashion-MNIST's first)."""
+def three_times(in_order_s: float, cached_s: float, cold_s: float) -> str:
+    """The three times of a notebook or a cell, in words, each said once where two agree."""
+    if duration(cold_s) == duration(cached_s):
+        return f"{about(cold_s)} (it trains nothing)"
+    if duration(in_order_s) == duration(cached_s):
+        return (f"{about(cached_s)} in the course's order or with `runs/` holding the models it uses, "
+                f"{about(cold_s)} on a fresh machine, where it trains them all")
+    if duration(in_order_s) == duration(cold_s):
+        return (f"{about(cold_s)} in the course's order or on a fresh machine (it trains the models it uses), "
+                f"{about(cached_s)} with `runs/` holding them")
+    return (f"{about(in_order_s)} in the course's order (it trains the models no earlier notebook trained), "
+            f"{about(cached_s)} with `runs/` holding every model it uses, {about(cold_s)} on a fresh machine, where it "
+            f"trains them all")
+
+
+def header_sentence(entries: dict, in_order: dict) -> str:
+    """The sentence after a notebook's title, from its entries ``{label: entry}`` (Fashion-MNIST's
+    first) and its times in the course's order ``{label: seconds}`` (``course_order``)."""
     main = entries[DEFAULT_LABEL]
-    text = f"**Time** on the reference CPU ({main['threads']} threads): "
-    text += (about(main["cold_s"]) if duration(main["cold_s"]) == duration(main["cached_s"])
-             else f"{about(main['cached_s'])} when `runs/` already holds the models it uses (after the earlier notebooks), "
-                  f"{about(main['cold_s'])} when it trains them all (a fresh machine)")
+    text = (f"**Time** on the reference CPU ({main['threads']} threads), Fashion-MNIST: "
+            + three_times(in_order[DEFAULT_LABEL], main["cached_s"], main["cold_s"]))
     other = entries.get("mnist")
     if other is not None:
-        mnist_cold, mnist_cached = duration(other["cold_s"]), duration(other["cached_s"])
-        mnist = mnist_cold if mnist_cold == mnist_cached else f"{mnist_cached} and {mnist_cold}"
-        text += f" on {LABELS[DEFAULT_LABEL]}; on {LABELS['mnist']} {mnist}"
-    return text + (f". Measured by `make report` on {_dates([main, *([other] if other else [])])}; a model's training "
-                   f"time as recorded when it was trained.")
+        times = [duration(in_order["mnist"]), duration(other["cached_s"]), duration(other["cold_s"])]
+        text += f"; MNIST: {times[0]}" if len(set(times)) == 1 else f"; MNIST (in order / cached / fresh): {' / '.join(times)}"
+    trained = main["cold_s"] != main["cached_s"]
+    return text + (f". Measured by `make report` on {_dates([main, *([other] if other else [])])}"
+                   + ("; a model's training time as recorded when it was trained." if trained else "."))
 
 
-def cell_sentence(cold_s: float, cached_s: float) -> str:
-    return (f"**This cell takes {about(cold_s)} on the reference CPU when it trains its models, "
-            f"{duration(cached_s)} when `runs/` already holds them.**")
+def cell_sentence(cold_s: float, cached_s: float, in_order_s: float | None = None) -> str:
+    in_order_s = cold_s if in_order_s is None else in_order_s
+    return f"**On the reference CPU this cell takes {three_times(in_order_s, cached_s, cold_s)}.**"
+
+
+def course_order(times: dict, stems: list[str]) -> dict:
+    """``{stem: {label: {"notebook": seconds, "cells": {index: seconds}}}}``: how long each notebook
+    and each code cell takes when the notebooks run in their order, so that ``runs/`` holds what
+    an earlier notebook trained: the time with every run cached, plus the recorded training
+    seconds of each run in the first notebook and cell that use it."""
+    out: dict = {}
+    for label in LABELS:
+        seen: set = set()
+        for stem in stems:
+            entry = times["notebooks"].get(stem, {}).get(label)
+            if entry is None:
+                continue
+            cells = {c["index"]: cold_and_cached(c["seconds"], c["trained_s"], c["loaded_s"])[1]
+                     for c in entry["cells"] if c["index"] is not None}
+            total = entry["cached_s"]
+            for run in entry["runs"]:
+                if run["folder"] in seen:
+                    continue
+                seen.add(run["folder"])
+                total += run["recorded_s"]
+                if run["cell"] in cells:
+                    cells[run["cell"]] += run["recorded_s"]
+            out.setdefault(stem, {})[label] = {"notebook": total, "cells": cells}
+    return out
 
 
 def _dates(entries: list[dict]) -> str:
@@ -532,7 +572,8 @@ def set_header(nb: nbformat.NotebookNode, sentence: str, path: Path) -> None:
         first.source = first.source[:title.end()] + "\n\n" + block + first.source[title.end():]
 
 
-def slow_cells(entry: dict, nb: nbformat.NotebookNode, path: Path) -> tuple[dict[int, str], set[int]]:
+def slow_cells(entry: dict, nb: nbformat.NotebookNode, path: Path,
+               in_order: dict | None = None) -> tuple[dict[int, str], set[int]]:
     """({code cell index: its sentence} for the cells over SLOW_CELL_S from scratch, the indices of
     timed cells whose source changed since: their lines are left as they are)."""
     cells = {index: nb.cells[position] for position, index in code_cells(nb).items()}
@@ -546,7 +587,7 @@ def slow_cells(entry: dict, nb: nbformat.NotebookNode, path: Path) -> tuple[dict
             continue
         cold_s, cached_s = cold_and_cached(timed["seconds"], timed["trained_s"], timed["loaded_s"])
         if cold_s > SLOW_CELL_S:
-            slow[index] = cell_sentence(cold_s, cached_s)
+            slow[index] = cell_sentence(cold_s, cached_s, (in_order or {}).get(index))
     if changed:
         print(f"note: {path}: code cells {', '.join(str(i + 1) for i in sorted(changed))} changed since make report "
               f"timed them; the lines above them are left as they are", file=sys.stderr)
@@ -589,20 +630,25 @@ def _time_cell(sentence: str, code) -> nbformat.NotebookNode:
 
 
 def readme_block(times: dict, stems: list[str]) -> str:
-    """The README's table of times: one row per notebook, Fashion-MNIST's and MNIST's columns."""
+    """The README's table of times: one row per notebook; per dataset, the time in the course's
+    order, with every model in ``runs/``, and on a fresh machine."""
     entries = [e for stem in stems for e in times["notebooks"].get(stem, {}).values()]
     cpus = " and ".join(sorted({f"{e['cpu']}, {e['threads']} threads" for e in entries})) or "not measured yet"
-    lines = [f"How long each notebook takes on the reference CPU ({cpus}): when it trains every model it uses "
-             f"(a fresh machine: nothing in `runs/`) and when `runs/` already holds them (after the earlier notebooks); "
-             f"measured by `make report`" + (f" on {_dates(entries)}" if entries else "")
-             + ", a model's training time as recorded when it was trained.", "",
-             "| notebook | " + " | ".join(f"{name}: training | cached" for name in LABELS.values()) + " |",
-             "| --- |" + " ---: | ---: |" * len(LABELS)]
+    in_order = course_order(times, stems)
+    lines = [f"How long each notebook takes on the reference CPU ({cpus}): **in order**, run after the notebooks before "
+             f"it (so `runs/` holds what they trained, and it trains the rest); **cached**, with `runs/` holding every "
+             f"model it uses (a second run); **fresh**, on a machine with nothing in `runs/` (a new Colab machine "
+             f"without the Drive folder), where it trains every model it uses. Measured by `make report`"
+             + (f" on {_dates(entries)}" if entries else "") + "; a model's training time as recorded when it was trained.",
+             "",
+             "| notebook | " + " | ".join(f"{name}: in order | cached | fresh" for name in LABELS.values()) + " |",
+             "| --- |" + " ---: | ---: | ---: |" * len(LABELS)]
     for stem in stems:
         cells = []
         for label in LABELS:
             entry = times["notebooks"].get(stem, {}).get(label)
-            cells += [duration(entry["cold_s"]), duration(entry["cached_s"])] if entry else ["—", "—"]
+            cells += ([duration(in_order[stem][label]["notebook"]), duration(entry["cached_s"]), duration(entry["cold_s"])]
+                      if entry else ["—", "—", "—"])
         lines.append(f"| `{stem}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"  # a blank line ends the table before the closing marker
 
@@ -629,6 +675,7 @@ def write(root: Path | None = None, times: Path | None = None) -> list[Path]:
     times_path = Path(times) if times is not None else root / TIMES
     measured = read_times(times_path)
     notebooks = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    in_order = course_order(measured, [p.stem for p in notebooks])
     changed = []
     for path in notebooks:
         entries = measured["notebooks"].get(path.stem, {})
@@ -636,8 +683,9 @@ def write(root: Path | None = None, times: Path | None = None) -> list[Path]:
             print(f"note: {path}: not timed on {LABELS[DEFAULT_LABEL]} in {times_path}; left as it is", file=sys.stderr)
             continue
         nb = read_notebook(path)
-        set_header(nb, header_sentence(entries), path)
-        set_cell_times(nb, *slow_cells(entries[DEFAULT_LABEL], nb, path))
+        order = in_order[path.stem]
+        set_header(nb, header_sentence(entries, {label: order[label]["notebook"] for label in order}), path)
+        set_cell_times(nb, *slow_cells(entries[DEFAULT_LABEL], nb, path, order[DEFAULT_LABEL]["cells"]))
         if write_if_changed(path, notebook_text(nb)):
             changed.append(path)
     readme = root / "README.md"
