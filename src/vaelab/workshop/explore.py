@@ -148,7 +148,7 @@ def _export_model(name: str, model, pack: Pack, error_codes: torch.Tensor) -> di
 def _range(codes: torch.Tensor) -> list:
     """Each dimension's slider range: the central 99 % of the test codes, widened on each side by a
     quarter of its width."""
-    low, high = torch.quantile(codes, 0.005, dim=0), torch.quantile(codes, 0.995, dim=0)
+    low, high = latent.quantiles(codes, [0.005, 0.995]).unbind(1)  # the traversals' quantiles (notebook 05)
     pad = 0.25 * (high - low)
     return torch.stack([low - pad, high + pad], dim=1).tolist()
 
