@@ -83,6 +83,7 @@ def test_another_kind_of_cpu_than_the_references_is_the_tolerance_tier(monkeypat
     monkeypatch.setattr(check, "reference_cpu", lambda: other)
     tier, reason = check.platform_tier({**REFERENCE_ENV, "VAELAB_CHECK": ""})
     assert tier == "tolerance" and "is not the kind that made the committed outputs (Another CPU" in reason
+    assert reason.endswith(f"(for the exact tier{check.HOW_TO_EXACT})") and "make report" in reason and "\n" not in reason
 
 
 def test_the_committed_outputs_record_their_cpu(tmp_path):
@@ -101,6 +102,7 @@ def test_another_numeric_environment_is_the_tolerance_tier(env, why, monkeypatch
     assert check.platform_tier(REFERENCE_ENV) [0] == "exact"
     tier, reason = check.platform_tier({**REFERENCE_ENV, **env})
     assert tier == "tolerance" and why in reason
+    assert "make report" not in reason  # the references' own CPU gets the exact tier through make, not by remaking them
 
 
 def test_a_gpu_or_another_torch_is_the_tolerance_tier(monkeypatch):

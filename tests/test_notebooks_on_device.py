@@ -52,7 +52,7 @@ import emulated_device
 
 emulated_device.switch_on()  # "mps" is available, and its tensors refuse what a GPU refuses
 
-from vaelab import data, latent
+from vaelab import data, latent, plots
 from vaelab.workshop import results, runs
 
 if data.project_root().resolve() != Path.cwd().resolve():
@@ -85,6 +85,10 @@ def short_best_config(*args, **kwargs):
     return dataclasses.replace(config, epochs=1, warmup_epochs=min(config.warmup_epochs, 0.5))
 
 
+# Figures at a tenth of their resolution, shown and saved: every plotting line still runs, with less
+# rendering (the pictures are looked at in the report, not here).
+get_ipython().run_line_magic("config", "InlineBackend.print_figure_kwargs = {{'bbox_inches': None, 'dpi': 10}}")
+replace(plots, "DPI", 10)
 replace(data, "load_split", small_split)  # split_tensors, runs.train and results.Context read the split through it
 replace(runs, "best_config", short_best_config)
 for name, value in {{"NLL_SUBSET": 50, "NLL_K": 4, "SAMPLES": 200, "CLASSIFIER_EPOCHS": 1}}.items():

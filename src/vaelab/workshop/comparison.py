@@ -7,8 +7,6 @@ several, and notebook 07 measures them with the importance-sampled bound."""
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from vaelab.workshop import paths, runs
@@ -37,15 +35,10 @@ def configs(dataset: str, seed: int = 0, device: str = "auto", epochs: int = EPO
 
 def seed_results(dataset: str) -> dict:
     """What ``make bench-priors`` measured for ``dataset`` (``benchmarks/results/prior_seeds_<dataset>.json``)."""
-    path = paths.project_root() / "benchmarks" / "results" / f"prior_seeds_{dataset}.json"
-    try:
-        content = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: missing; run `make bench-priors` (benchmarks/prior_seeds.py)") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not JSON ({e}); run `make bench-priors` again") from None
+    content = paths.benchmark_result(f"prior_seeds_{dataset}.json", "bench-priors", "prior_seeds.py")
     if set(content.get("summary", {})) != set(VARIANTS):
-        raise ValueError(f"{path}: its variants are not {', '.join(VARIANTS)}; run `make bench-priors` again")
+        raise ValueError(f"benchmarks/results/prior_seeds_{dataset}.json: its variants are not {', '.join(VARIANTS)}; "
+                         f"run `make bench-priors` again")
     return content
 
 

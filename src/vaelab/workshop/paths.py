@@ -14,6 +14,7 @@ to the folder that holds ``pyproject.toml`` and ``src/vaelab``, so notebooks (wh
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,3 +76,15 @@ def save_figure(fig, name: str, folder: Path | None = None) -> None:
 
     with atomic_path(Path(folder or assets_dir()) / f"{name}.png") as tmp:
         fig.savefig(tmp, dpi=DPI, format="png", metadata={"Software": None})
+
+
+def benchmark_result(filename: str, target: str, script: str) -> dict:
+    """A committed benchmark result, ``benchmarks/results/<filename>``, as JSON; missing or broken,
+    a one-line error naming the file and the make target (and script) that writes it."""
+    path = project_root() / "benchmarks" / "results" / filename
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: missing; run `make {target}` (benchmarks/{script})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not JSON ({e}); run `make {target}` again") from None
