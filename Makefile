@@ -18,7 +18,8 @@ MNIST_NOTEBOOKS := $(NOTEBOOKS)
 # One numeric environment for the reference runs (make report) and their check (make test):
 # two threads and the CPU, whatever the machine has (`make test VAELAB_DEVICE=cuda` overrides it,
 # and then the tolerance tier runs), and the reference CPU kernels: AVX2 on x86-64, ATen's own
-# choice on Intel CPUs (src/vaelab/workshop/numeric.py, run as a script, prints them; a value set
+# choice on Intel CPUs, MKL's and oneDNN's AVX-512 branches on Intel CPUs that have AVX-512
+# (src/vaelab/workshop/numeric.py, run as a script, prints them; a value set
 # in the environment is kept). Importing vaelab sets nothing: `make lab` starts Jupyter in this
 # environment, so a notebook opened there computes the reference numbers too.
 NUMERIC_ENV := $(shell $(PYTHON) src/vaelab/workshop/numeric.py)

@@ -83,7 +83,7 @@ def main() -> None:
         content["notebooks"][notebook.stem] = values
         content["unstable"][notebook.stem] = sorted(unstable)
     content.update(about="Every number of every notebook's code cells (vaelab.workshop.numbers), seed 0 from the "
-                         "committed notebooks, then the seeds run by benchmarks/notebook_spread.py",
+                         "committed notebooks, then the training seeds run by benchmarks/notebook_spread.py",
                    dataset=args.dataset, seeds=[0, *args.seeds], date=date.today().isoformat())
     out_path.parent.mkdir(parents=True, exist_ok=True)
     paths.atomic_write_bytes(out_path, (json.dumps(content, indent=0, ensure_ascii=False) + "\n").encode())

@@ -185,6 +185,7 @@ def test_the_makefile_reads_the_kernels_from_the_module_run_as_a_script():
 
 @pytest.mark.skipif(not numeric.is_x86_avx2(), reason="the defaults apply to x86-64 CPUs with AVX2 only")
 def test_on_intel_aten_keeps_its_own_kernels_and_elsewhere_avx2(monkeypatch):
+    monkeypatch.setattr(numeric, "cpu_flags", lambda: {"avx2", "fma"})
     monkeypatch.setattr(numeric, "cpu_vendor", lambda: "GenuineIntel")
     intel = {}
     assert numeric.apply_defaults(intel) == {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"} == intel
@@ -192,6 +193,25 @@ def test_on_intel_aten_keeps_its_own_kernels_and_elsewhere_avx2(monkeypatch):
     amd = {}
     assert numeric.apply_defaults(amd) == numeric.DEFAULTS == amd
     assert numeric.defaults("GenuineIntel").keys() < numeric.DEFAULTS.keys()
+
+
+def test_an_intel_cpu_with_avx512_gets_the_avx512_branches_of_mkl_and_onednn_and_amd_keeps_avx2():
+    avx512 = {"avx2", "fma", *numeric.AVX512_FLAGS}
+    assert numeric.defaults("GenuineIntel", avx512) == {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE", "MKL_CBWR": "AVX512"}
+    assert numeric.defaults("GenuineIntel", avx512 - {"avx512bw"}) == {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+    assert numeric.defaults("AuthenticAMD", avx512) == numeric.DEFAULTS  # measured faster there with AVX2
+
+
+@pytest.mark.skipif(not numeric.is_x86_avx2(), reason="the defaults apply to x86-64 CPUs with AVX2 only")
+def test_the_avx512_branches_compute_the_same_weights_twice():
+    """What the exact tier needs of the kernels this CPU gets: two runs, the same floats."""
+    code = ("import hashlib, torch; torch.manual_seed(0); net = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.SiLU(), "
+            "torch.nn.Linear(512, 784)); opt = torch.optim.Adam(net.parameters(), fused=True); x = torch.rand(128, 784)\n"
+            "for _ in range(5): opt.zero_grad(); torch.nn.functional.mse_loss(net(x), x).backward(); opt.step()\n"
+            "print(hashlib.sha1(b''.join(p.detach().numpy().tobytes() for p in net.parameters())).hexdigest())")
+    runs = [python(code, OMP_NUM_THREADS="2", **numeric.defaults()) for _ in range(2)]
+    assert all(done.returncode == 0 for done in runs), runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout
 
 
 @pytest.mark.skipif(not numeric.is_x86_avx2(), reason="the defaults apply to x86-64 CPUs with AVX2 only")

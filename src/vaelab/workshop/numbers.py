@@ -16,7 +16,7 @@ bars, warnings) is left out, as nbval leaves it out.
 Each number's tolerance is measured, as the tier's tolerances always were, by the spread over
 training seeds: ``make bench-spread`` runs every notebook with other seeds and keeps each number's
 values (``benchmarks/results/notebook_spread_<dataset>.json``); the tolerance is four standard
-deviations over the seeds, and never less than one unit of the last digit printed.
+deviations over training seeds, and never less than one unit of the last digit printed.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def spread_path(dataset: str) -> Path:
 def measured_tolerances(dataset: str = "fashion-mnist") -> dict[str, dict[str, float]]:
     """``{notebook stem: {key: tolerance}}`` from the spread ``make bench-spread`` measured.
 
-    A number's tolerance is four standard deviations of its values over the seeds. With only a few
+    A number's tolerance is four standard deviations of its values over training seeds. With only a few
     seeds one number's deviation is a rough estimate (two seeds can agree by chance), so it is at
     least four times the median relative spread of its cell's numbers (a table's numbers move
     together) times its own size. A number measured with one seed only has no tolerance (it fails).
